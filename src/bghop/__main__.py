@@ -1,0 +1,5 @@
+import sys
+
+from bghop.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,63 @@
+"""``bghop`` command line: a thin layer that parses arguments and calls the library."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Callable, Sequence
+
+from bghop import __version__
+
+logger = logging.getLogger("bghop")
+
+#: subcommand modules; each exposes ``register(subparsers)`` and sets ``func`` on its parsers.
+_COMMANDS = ("bghop.cli.hands",)
+
+
+class CLIError(Exception):
+    """An error whose message is meant for the user (printed without a traceback)."""
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    """Options every command has (DESIGN.md §4): ``--device`` and ``--seed``."""
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default: cpu)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed for reproducible results (default: 0)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every subcommand registered."""
+    import importlib
+
+    parser = argparse.ArgumentParser(
+        prog="bghop",
+        description="BG-HOP: bimanual hand-object interaction prior — grasps for two hands.",
+    )
+    parser.add_argument("--version", action="version", version=f"bghop {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in _COMMANDS:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``bghop`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    func: Callable[[argparse.Namespace], int | None] = args.func
+    try:
+        return int(func(args) or 0)
+    except CLIError as e:
+        print(f"bghop: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bghop: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

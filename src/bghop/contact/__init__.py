@@ -1,0 +1,1 @@
+"""bghop.contact"""

@@ -1,0 +1,163 @@
+"""The one interface every hand kind implements.
+
+Shapes and order (shared/DESIGN.md §3):
+
+* ``pose`` ``(B, 45)``: axis-angle of the 15 finger joints in MANO's native order
+  (index 1-3, middle 1-3, pinky 1-3, ring 1-3, thumb 1-3); axes are model-frame axes at rest.
+* ``global_orient`` ``(B, 3)``: axis-angle of the wrist, a rotation about the rest wrist joint.
+* ``transl`` ``(B, 3)`` metres, added last.
+* ``betas`` ``(B, 10)`` shape coefficients (zeros if omitted).
+* Output keypoints ``(B, 21, 3)`` in the "OpenPose" order :data:`KEYPOINT_NAMES`.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "HandOutput",
+    "JointLimits",
+    "HandModel",
+    "KEYPOINT_NAMES",
+    "NATIVE_JOINT_NAMES",
+    "PARENTS",
+    "NATIVE_TO_KEYPOINT",
+    "CONTACT_REGION_NAMES",
+    "NUM_BETAS",
+]
+
+NUM_BETAS = 10
+
+#: MANO's 16 native joints, in the order of its ``kintree_table`` / ``J_regressor`` rows.
+NATIVE_JOINT_NAMES: tuple[str, ...] = (
+    "wrist",
+    "index1", "index2", "index3",
+    "middle1", "middle2", "middle3",
+    "pinky1", "pinky2", "pinky3",
+    "ring1", "ring2", "ring3",
+    "thumb1", "thumb2", "thumb3",
+)  # fmt: skip
+
+#: Parent of each native joint (MANO's kinematic tree).
+PARENTS: tuple[int, ...] = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 0, 10, 11, 0, 13, 14)
+
+#: The 21 output keypoints ("OpenPose" order).
+KEYPOINT_NAMES: tuple[str, ...] = (
+    "wrist",
+    "thumb1", "thumb2", "thumb3", "thumb_tip",
+    "index1", "index2", "index3", "index_tip",
+    "middle1", "middle2", "middle3", "middle_tip",
+    "ring1", "ring2", "ring3", "ring_tip",
+    "pinky1", "pinky2", "pinky3", "pinky_tip",
+)  # fmt: skip
+
+#: Index into ``concat(native16, tips[thumb, index, middle, ring, pinky])`` for each keypoint.
+NATIVE_TO_KEYPOINT: tuple[int, ...] = (0, 13, 14, 15, 16, 1, 2, 3, 17, 4, 5, 6, 18, 10, 11, 12, 19, 7, 8, 9, 20)
+
+#: Keys of :attr:`HandModel.contact_regions`.
+CONTACT_REGION_NAMES: tuple[str, ...] = ("palm", "thumb", "index", "middle", "ring", "pinky")
+
+
+@dataclass
+class HandOutput:
+    """What a hand layer returns.
+
+    Attributes:
+        vertices: ``(B, V, 3)`` skin vertices, metres.
+        joints: ``(B, 21, 3)`` keypoints, metres, :data:`KEYPOINT_NAMES` order.
+    """
+
+    vertices: Tensor
+    joints: Tensor
+
+
+@dataclass
+class JointLimits:
+    """Per-DoF bounds on ``pose`` for optimisers (radians, same layout as ``pose``).
+
+    Attributes:
+        lower: ``(45,)``.
+        upper: ``(45,)``.
+    """
+
+    lower: Tensor
+    upper: Tensor
+
+    def violation(self, pose: Tensor) -> Tensor:
+        """Squared distance outside the box, summed per sample: ``(B, 45)`` → ``(B,)``."""
+        lo = self.lower.to(pose)
+        hi = self.upper.to(pose)
+        return (torch.relu(lo - pose) ** 2 + torch.relu(pose - hi) ** 2).sum(-1)
+
+    def clamp(self, pose: Tensor) -> Tensor:
+        """Project ``(B, 45)`` into the box."""
+        return torch.maximum(torch.minimum(pose, self.upper.to(pose)), self.lower.to(pose))
+
+
+class HandModel(nn.Module, abc.ABC):
+    """Base class: validates inputs, owns ``faces`` / ``side`` / ``kind``.
+
+    Subclasses implement :meth:`_forward` and set ``faces`` (a non-persistent buffer, so
+    model assets never end up in checkpoints) and :attr:`contact_regions`.
+    """
+
+    kind: str = "base"
+    faces: Tensor
+
+    def __init__(self, side: str) -> None:
+        super().__init__()
+        if side not in ("right", "left"):
+            raise ValueError(f"side must be 'right' or 'left', got {side!r}")
+        self.side = side
+        #: vertex index sets (LongTensor) per :data:`CONTACT_REGION_NAMES` key.
+        self.contact_regions: dict[str, Tensor] = {}
+
+    @property
+    def num_vertices(self) -> int:
+        """Number of skin vertices ``V``."""
+        raise NotImplementedError
+
+    @property
+    def joint_limits(self) -> JointLimits | None:
+        """Anatomical per-DoF limits on ``pose``, or None where the model has none."""
+        return None
+
+    def forward(
+        self,
+        pose: Tensor,
+        global_orient: Tensor,
+        transl: Tensor,
+        betas: Tensor | None = None,
+    ) -> HandOutput:
+        """Pose the hand.
+
+        Args:
+            pose: ``(B, 45)`` finger articulation, axis-angle.
+            global_orient: ``(B, 3)`` axis-angle about the rest wrist.
+            transl: ``(B, 3)`` metres.
+            betas: ``(B, 10)`` shape, zeros if None.
+        Returns:
+            :class:`HandOutput` with ``vertices (B, V, 3)`` and ``joints (B, 21, 3)`` in metres.
+        """
+        B = pose.shape[0] if pose.dim() == 2 else -1
+        for name, x, d in (("pose", pose, 45), ("global_orient", global_orient, 3), ("transl", transl, 3)):
+            if x.dim() != 2 or x.shape[1] != d or x.shape[0] != B:
+                raise ValueError(f"{name} must have shape (B, {d}) with B={B}, got {tuple(x.shape)}")
+        if betas is None:
+            betas = pose.new_zeros(B, NUM_BETAS)
+        elif betas.dim() != 2 or betas.shape[0] != B or betas.shape[1] > NUM_BETAS:
+            raise ValueError(f"betas must have shape (B, <= {NUM_BETAS}) with B={B}, got {tuple(betas.shape)}")
+        elif betas.shape[1] < NUM_BETAS:
+            betas = torch.nn.functional.pad(betas, (0, NUM_BETAS - betas.shape[1]))
+        return self._forward(pose, global_orient, transl, betas)
+
+    @abc.abstractmethod
+    def _forward(self, pose: Tensor, global_orient: Tensor, transl: Tensor, betas: Tensor) -> HandOutput:
+        """Validated inputs in, :class:`HandOutput` out."""
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind!r}, side={self.side!r}"
