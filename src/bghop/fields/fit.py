@@ -24,7 +24,8 @@ from torch import Tensor
 from bghop.core.rotations import matrix_to_axis_angle
 from bghop.core.transforms import apply_transform, kabsch
 from bghop.fields.frame import hand_rest_joints, nTh_from_joints
-from bghop.fields.skeletal import FieldConfig, HandParams, keypoints_from_field, skeletal_field
+from bghop.fields.skeletal import FieldConfig, keypoints_from_field, skeletal_field
+from bghop.hands.params import HandParams
 from bghop.hands.base import HandModel
 
 logger = logging.getLogger(__name__)

@@ -18,10 +18,10 @@ from bghop.fields.frame import FrameConfig, compute_oTh, hand_rest_joints, nTh_f
 from bghop.fields.layout import NUM_HAND_CHANNELS
 from bghop.geometry.grid import grid_coordinates
 from bghop.hands.base import HandModel
+from bghop.hands.params import HandParams
 
 __all__ = [
     "FieldConfig",
-    "HandParams",
     "skeletal_field",
     "keypoints_from_field",
     "BimanualKeypoints",
@@ -51,26 +51,6 @@ class FieldConfig:
         return cls(resolution=int(d["resolution"]), clamp=float(d["clamp"]), frame=FrameConfig.from_dict(d["frame"]))
 
 
-@dataclass
-class HandParams:
-    """One hand's parameters in some frame (metres).
-
-    Attributes:
-        pose: ``(B, 45)``.
-        global_orient: ``(B, 3)``.
-        transl: ``(B, 3)``.
-        betas: ``(B, 10)``.
-    """
-
-    pose: Tensor
-    global_orient: Tensor
-    transl: Tensor
-    betas: Tensor
-
-    def detach(self) -> "HandParams":
-        return HandParams(*(t.detach() for t in (self.pose, self.global_orient, self.transl, self.betas)))
-
-
 def skeletal_field(keypoints_n: Tensor, cfg: FieldConfig = FieldConfig()) -> Tensor:
     """Squared-distance field of keypoints on the grid.
 
@@ -88,7 +68,7 @@ def skeletal_field(keypoints_n: Tensor, cfg: FieldConfig = FieldConfig()) -> Ten
     return d2.clamp(max=cfg.clamp)
 
 
-def keypoints_from_field(field: Tensor, cfg: FieldConfig = FieldConfig(), margin: float = 0.9) -> tuple[Tensor, Tensor]:
+def keypoints_from_field(field: Tensor, cfg: FieldConfig = FieldConfig(), margin: float = 0.5) -> tuple[Tensor, Tensor]:
     """Closed-form keypoint estimate from each channel.
 
     On unclamped voxels ``f(x) = |x|² − 2 x·k + |k|²`` is linear in ``(k, |k|²)``, so each
@@ -110,6 +90,10 @@ def keypoints_from_field(field: Tensor, cfg: FieldConfig = FieldConfig(), margin
     f = field.reshape(B, J, -1)
     thr = margin * cfg.clamp
     w = ((thr - f) / thr).clamp(min=0.0)  # (B, J, N)
+    # only voxels near the channel's minimum can be unclamped: this rejects noise far away
+    spacing = 2 * e / (cfg.resolution - 1)
+    near = (pts[f.argmin(-1)][..., None, :] - pts).norm(dim=-1) < cfg.clamp**0.5 + 1.5 * spacing
+    w = w * near
     A = torch.cat([-2.0 * pts, torch.ones_like(pts[:, :1])], dim=-1)  # (N, 4)
     y = f - (pts**2).sum(-1)  # (B, J, N)
     Aw = A[None, None] * w[..., None]  # (B, J, N, 4)

@@ -62,7 +62,7 @@ def render_hand_gallery(
             pl = place_hand(hands[side], pose, torch.tensor([0.0, 1.0, 0.0]), torch.tensor([0.0, 0.0, 1.0]),
                             torch.tensor([x, 0.0, 0.0]))
             meshes.append(hand_mesh(hands[side], pose, pl.global_orient, pl.transl))
-        path = render_meshes(meshes, out / f"{name}.png", views=((10.0, 90.0), (10.0, 20.0), (60.0, 120.0)),
+        path = render_meshes(meshes, out / f"{name}.png", views=((10.0, 0.0), (10.0, 75.0), (50.0, -40.0)),
                              up="y", title=f"{kind} hand: {name} (right orange, left blue)")
         written.append(path)
     written.append(_two_hands(hands, kind, out / "two_hands.png", device))

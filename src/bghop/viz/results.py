@@ -1,0 +1,106 @@
+"""Result folders (DESIGN.md §4): ``object.obj``, ``right_hand.obj``, ``left_hand.obj``,
+``hands.json`` and ``render.png`` per sample, all in the object's frame (metres).
+
+A folder is written into a temporary sibling and renamed into place, so a failed sample never
+leaves a half-written folder behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import trimesh
+
+from bghop.hands import HandModel, load_hand
+from bghop.hands.params import HandParams, load_hands_json, save_hands_json
+from bghop.viz.render import COLORS, RenderMesh, render_meshes
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ResultSample", "write_result_folder", "read_result_folder", "hand_meshes"]
+
+
+@dataclass
+class ResultSample:
+    """One result: an object and one or two hands in the object's frame.
+
+    Attributes:
+        object_mesh: metres.
+        hands: ``{"right": (HandParams (batch 1), kind), "left": ...}``.
+        title: caption of the render.
+        extra: extra entries stored in ``hands.json`` (e.g. metrics).
+    """
+
+    object_mesh: trimesh.Trimesh
+    hands: dict[str, tuple[HandParams, str]]
+    title: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def hand_meshes(hands: dict[str, tuple[HandParams, str]], layers: dict[str, HandModel] | None = None,
+                mano_dir: str | os.PathLike | None = None) -> dict[str, trimesh.Trimesh]:
+    """Posed hand meshes (metres) for each hand in ``hands``."""
+    out = {}
+    for side, (p, kind) in hands.items():
+        layer = (layers or {}).get(side) or load_hand(kind, side=side, model_dir=mano_dir)
+        with torch.no_grad():
+            v = layer(*(t.to(torch.float32) for t in (p.pose, p.global_orient, p.transl, p.betas))).vertices[0]
+        out[side] = trimesh.Trimesh(v.numpy(), layer.faces.numpy(), process=False)
+    return out
+
+
+def write_result_folder(out_dir: str | os.PathLike, sample: ResultSample, layers: dict[str, HandModel] | None = None,
+                        mano_dir: str | os.PathLike | None = None, render: bool = True) -> Path:
+    """Write one result folder atomically (replacing an existing one only once the new one is complete).
+
+    Args:
+        out_dir: the sample's folder.
+        sample: what to write.
+        layers: hand layers to reuse (loaded from ``kind`` otherwise).
+        mano_dir: MANO folder for MANO hands.
+        render: also write ``render.png``.
+    Returns:
+        ``out_dir``.
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        sample.object_mesh.export(tmp / "object.obj")
+        meshes = hand_meshes(sample.hands, layers, mano_dir)
+        for side, m in meshes.items():
+            m.export(tmp / f"{side}_hand.obj")
+        save_hands_json(tmp / "hands.json", sample.hands, extra=sample.extra or None)
+        if render:
+            rm = [RenderMesh(np.asarray(sample.object_mesh.vertices), np.asarray(sample.object_mesh.faces),
+                             COLORS["object"])]
+            rm += [RenderMesh(np.asarray(m.vertices), np.asarray(m.faces), COLORS[s]) for s, m in meshes.items()]
+            render_meshes(rm, tmp / "render.png", title=sample.title)
+        if out_dir.exists():
+            trash = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
+            os.replace(out_dir, trash / out_dir.name)
+            os.replace(tmp, out_dir)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def read_result_folder(folder: str | os.PathLike) -> ResultSample:
+    """Read a result folder written by any method that follows the layout."""
+    folder = Path(folder)
+    obj = folder / "object.obj"
+    if not obj.is_file():
+        raise FileNotFoundError(f"{folder} is not a result folder: {obj.name} is missing")
+    mesh = trimesh.load(obj, force="mesh", process=False)
+    return ResultSample(object_mesh=mesh, hands=load_hands_json(folder / "hands.json"), title=folder.name)
