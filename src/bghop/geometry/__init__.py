@@ -1,1 +1,18 @@
-"""bghop.geometry"""
+"""Geometry: mesh I/O with unit checks, the grid convention, SDF grids and marching cubes."""
+
+from bghop.geometry.grid import GridSpec, grid_coordinates, sample_grid
+from bghop.geometry.mesh_io import MeshError, load_mesh, save_mesh_atomic
+from bghop.geometry.sdf import SDFError, mesh_to_sdf_grid, sdf_at_points, sdf_grid_to_mesh
+
+__all__ = [
+    "GridSpec",
+    "grid_coordinates",
+    "sample_grid",
+    "MeshError",
+    "load_mesh",
+    "save_mesh_atomic",
+    "SDFError",
+    "mesh_to_sdf_grid",
+    "sdf_at_points",
+    "sdf_grid_to_mesh",
+]
