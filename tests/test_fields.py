@@ -171,3 +171,33 @@ def test_recover_hands_from_clean_fields(hands):
     err_l = ((to_n(jl_rec) - kp.left)[:, 1:].norm(dim=-1).mean() / 5.0).item()
     assert err_r < 0.005, f"right mean per-joint error {err_r * 1000:.1f} mm"
     assert err_l < 0.010, f"left mean per-joint error {err_l * 1000:.1f} mm"
+
+
+def test_recover_hands_works_for_mano(tmp_path):
+    from bghop.hands.mano_fixture import write_synthetic_mano
+
+    for side in ("right", "left"):
+        write_synthetic_mano(tmp_path, side=side)
+    rh, lh = (load_hand("mano", side=s, model_dir=tmp_path).double() for s in ("right", "left"))
+    g = torch.Generator().manual_seed(7)
+    B = 2
+
+    def params(seed_off):
+        return HandParams(0.3 * torch.randn(B, 45, generator=g, dtype=torch.float64),
+                          torch.randn(B, 3, generator=g, dtype=torch.float64),
+                          torch.zeros(B, 3, dtype=torch.float64),
+                          0.5 * torch.randn(B, 10, generator=g, dtype=torch.float64))
+
+    r, l = params(0), params(1)
+    jr = rh(r.pose, r.global_orient, r.transl, r.betas).joints
+    jl = lh(l.pose, l.global_orient, l.transl, l.betas).joints
+    l.transl = jr[:, 9] + torch.tensor([0.0, -0.1, 0.08], dtype=torch.float64) - jl[:, 9]
+    kp = bimanual_keypoints_n(rh, r, lh, l)
+    rec = recover_hands(rh, skeletal_field(kp.right[:, 1:]), lh, skeletal_field(kp.left[:, 1:]))
+    z = torch.zeros(B, 3, dtype=torch.float64)
+    j = rh(rec.right.pose, z, z, rec.right.betas).joints
+    c = j[:, 5] + j.new_tensor(FrameConfig().offset)
+    err_r = (((j - c[:, None]) * 5 - kp.right)[:, 1:].norm(dim=-1).mean() / 5).item()
+    j2 = lh(rec.left.pose, rec.left.global_orient, rec.left.transl, rec.left.betas).joints
+    err_l = (((j2 - c[:, None]) * 5 - kp.left)[:, 1:].norm(dim=-1).mean() / 5).item()
+    assert err_r < 0.005 and err_l < 0.010, (err_r, err_l)

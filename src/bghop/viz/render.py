@@ -75,11 +75,16 @@ def _draw(ax, meshes: Sequence[RenderMesh], elev: float, azim: float, up: str) -
     lo, hi = allv.min(0), allv.max(0)
     center, half = (lo + hi) / 2, (hi - lo).max() / 2 * 1.05 + 1e-6
     light = _view_dir(elev + 25, azim - 30)
+    # one collection for all meshes: matplotlib depth-sorts faces within a collection but
+    # draws separate collections whole, which would put a hand entirely in front of an object
+    tris, colors = [], []
     for m in meshes:
         v = m.vertices[:, perm]
-        pm = RenderMesh(v, m.faces, m.color, m.alpha)
-        coll = Poly3DCollection(v[m.faces], facecolors=_shade(pm, light), edgecolors="none", linewidths=0)
-        ax.add_collection3d(coll)
+        tris.append(v[m.faces])
+        colors.append(_shade(RenderMesh(v, m.faces, m.color, m.alpha), light))
+    fc = np.concatenate(colors)
+    coll = Poly3DCollection(np.concatenate(tris), facecolors=fc, edgecolors=fc, linewidths=0.1)
+    ax.add_collection3d(coll)
     for setter, c in zip((ax.set_xlim, ax.set_ylim, ax.set_zlim), center):
         setter(c - half, c + half)
     ax.set_box_aspect((1, 1, 1))
