@@ -94,6 +94,33 @@ def _keypoint_weights(count: Tensor, cfg: FitConfig) -> Tensor:
     return (count >= cfg.min_voxels).to(count.dtype)
 
 
+def _fit_to_field(params: list[Tensor], predict, target: Tensor, w: Tensor, field: Tensor, pose: Tensor,
+                  betas: Tensor, field_cfg: FieldConfig, cfg: FitConfig) -> Tensor:
+    """L-BFGS on the keypoint objective, then on the field itself; returns the RMS keypoint residual ``(B,)``.
+
+    Args:
+        params: tensors being optimised (in place).
+        predict: closure returning predicted non-wrist keypoints ``(B, 20, 3)`` in n units.
+        target: ``(B, 20, 3)`` keypoints solved from the field; ``w`` ``(B, 20)`` their weights.
+        field: ``(B, 20, R, R, R)`` the field being fitted.
+        pose, betas: the articulation and shape among ``params`` (regularised).
+    """
+
+    def kp_loss() -> Tensor:
+        err = ((predict() - target) ** 2).sum(-1)
+        return (w * err).sum() + cfg.pose_reg * (pose**2).sum() + cfg.betas_reg * (betas**2).sum()
+
+    def field_loss() -> Tensor:
+        pred = skeletal_field(predict(), field_cfg)
+        return ((pred - field) ** 2).mean(dim=(2, 3, 4)).sum() + kp_loss() * 0.1
+
+    _lbfgs(params, kp_loss, cfg.keypoint_iters)
+    _lbfgs(params, field_loss, cfg.field_iters)
+    with torch.no_grad():
+        resid = (((predict() - target) ** 2).sum(-1) * w).sum(-1) / w.sum(-1).clamp_min(1)
+    return resid.sqrt()
+
+
 def fit_right_hand(
     hand: HandModel,
     field: Tensor,
@@ -125,20 +152,9 @@ def fit_right_hand(
         j = hand_rest_joints(hand, pose, betas)
         return apply_transform(nTh_from_joints(j, field_cfg.frame), j)[:, 1:]
 
-    def kp_loss() -> Tensor:
-        err = ((predict() - target) ** 2).sum(-1)
-        return (w * err).sum() + cfg.pose_reg * (pose**2).sum() + cfg.betas_reg * (betas**2).sum()
-
-    def field_loss() -> Tensor:
-        pred = skeletal_field(predict(), field_cfg)
-        return ((pred - field) ** 2).mean(dim=(2, 3, 4)).sum() + kp_loss() * 0.1
-
-    _lbfgs(params, kp_loss, cfg.keypoint_iters)
-    _lbfgs(params, field_loss, cfg.field_iters)
-    with torch.no_grad():
-        resid = (((predict() - target) ** 2).sum(-1) * w).sum(-1) / w.sum(-1).clamp_min(1)
+    resid = _fit_to_field(params, predict, target, w, field, pose, betas, field_cfg, cfg)
     zeros = field.new_zeros(B, 3)
-    return HandParams(pose.detach(), zeros, zeros.clone(), betas.detach()), resid.sqrt()
+    return HandParams(pose.detach(), zeros, zeros.clone(), betas.detach()), resid
 
 
 def fit_left_hand(
@@ -188,20 +204,9 @@ def fit_left_hand(
         j = hand(pose, orient, transl, betas).joints[:, 1:]
         return (j - right_betas_c[:, None]) * s
 
-    def kp_loss() -> Tensor:
-        err = ((predict_n() - target_n) ** 2).sum(-1)
-        return (w * err).sum() + cfg.pose_reg * (pose**2).sum() + cfg.betas_reg * (betas**2).sum()
-
-    def field_loss() -> Tensor:
-        pred = skeletal_field(predict_n(), field_cfg)
-        return ((pred - field) ** 2).mean(dim=(2, 3, 4)).sum() + kp_loss() * 0.1
-
-    _lbfgs(params, kp_loss, cfg.keypoint_iters)
-    _lbfgs(params, field_loss, cfg.field_iters)
-    with torch.no_grad():
-        resid = (((predict_n() - target_n) ** 2).sum(-1) * w).sum(-1) / w.sum(-1).clamp_min(1)
+    resid = _fit_to_field(params, predict_n, target_n, w, field, pose, betas, field_cfg, cfg)
     out = HandParams(pose.detach(), orient.detach(), transl.detach(), betas.detach())
-    return out, resid.sqrt(), valid
+    return out, resid, valid
 
 
 def recover_hands(
