@@ -31,9 +31,10 @@ Skin
 A signed distance function — tapered capsules per phalanx (radii below), a rounded slab for
 the palm, smooth-blended together — is meshed by marching cubes (scikit-image), smoothed
 (Taubin, trimesh) and decimated (fast-simplification) to a few thousand triangles. Finger
-radii (half widths) follow typical adult finger breadths at the proximal/distal
-interphalangeal joints (≈ 19-21 mm middle PIP, ≈ 16-18 mm little PIP; e.g. Greiner 1991,
-US Army Natick TR-92/011); palm thickness ≈ 27 mm at the metacarpals.
+radii (half widths) are chosen to give finger breadths at the proximal/distal
+interphalangeal joints of ≈ 17-20 mm (middle) and ≈ 15-17 mm (little), in the range of adult
+means in hand surveys such as Greiner 1991 (US Army Natick TR-92/011) — a design choice, not a
+table lookup; palm thickness 27 mm at the metacarpals likewise.
 
 Skinning weights: each vertex is softly assigned to the bones by distance (softmin with a
 4 mm temperature), so weights blend smoothly across each joint.

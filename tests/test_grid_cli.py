@@ -39,8 +39,10 @@ def _keypoints(hands):
     return out
 
 
-def test_encode_decode_round_trip(tmp_path):
-    obj, hands = _scene(tmp_path)
+@pytest.mark.parametrize("extents", [(0.05, 0.05, 0.05), (0.2, 0.12, 0.1), (0.3, 0.1, 0.1)])
+def test_encode_decode_round_trip(tmp_path, extents):
+    """Everyday sizes 5-30 cm: hands within 5/10 mm, object within 4 mm mean chamfer."""
+    obj, hands = _scene(tmp_path, extents)
     assert main(["grid", "encode", "--object", str(tmp_path / "box.obj"), "--hands", str(tmp_path / "hands.json"),
                  "--out", str(tmp_path / "g.npz")]) == 0
     with np.load(tmp_path / "g.npz") as z:
