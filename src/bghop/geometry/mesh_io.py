@@ -1,9 +1,9 @@
-"""Loading and saving meshes with the checks a user needs (missing file, empty mesh, units).
+"""Loading and saving meshes with the checks a user needs (missing file, bad file, empty mesh, units).
 
-Every mesh that enters bghop is in **metres**. A mesh whose largest bounding-box side is over
-:data:`MAX_EXTENT_M` is almost certainly in millimetres (YCB/BOP/ARCTIC ship mm meshes), and
-one under :data:`MIN_EXTENT_M` is smaller than a fingertip; both are refused with a message
-that says what to pass.
+Every mesh that enters bghop is in **metres**. Object meshes in the wild are often in millimetres
+(YCB, BOP, ARCTIC) or centimetres; a wrong unit silently ruins everything downstream (a 10 cm mug
+becomes a 100 m building that no hand can hold), so :func:`load_mesh` refuses implausible sizes
+with a message that says which ``--scale`` to pass.
 """
 
 from __future__ import annotations
@@ -20,72 +20,167 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["MeshError", "load_mesh", "save_mesh_atomic", "MAX_EXTENT_M", "MIN_EXTENT_M"]
 
-#: largest plausible object for hands to hold, metres (a 3 m "object" is a mm mesh of a 3 mm… or a room)
+# Units check, on the largest side of the axis-aligned bounding box after ``scale``.
+#: Largest plausible object, metres. Hands hold things up to about a metre (a chair, a box); a
+#: mesh more than 3 m across is almost surely in millimetres (a 10 cm mug reads as 100 "m") or
+#: centimetres (a 30 cm box reads as 30 "m").
 MAX_EXTENT_M = 3.0
-#: smallest graspable object, metres (about a fingertip's width)
+#: Smallest plausible object, metres: 5 mm, about half a fingertip's width. Anything smaller
+#: cannot be grasped and is almost surely in the wrong units.
 MIN_EXTENT_M = 0.005
+
+_SUPPORTED = "OBJ, PLY, STL, OFF or GLB/GLTF"
 
 
 class MeshError(ValueError):
-    """A mesh that cannot be used; the message says what to do."""
+    """A mesh that cannot be used; the message says what is wrong and what to do."""
 
 
 def load_mesh(path: str | os.PathLike, scale: float = 1.0, check_units: bool = True) -> trimesh.Trimesh:
-    """Load a triangle mesh (OBJ, PLY, STL, GLB/GLTF, OFF, … anything trimesh reads).
+    """Load a triangle mesh from any format trimesh reads (OBJ, PLY, STL, OFF, GLB/GLTF, …).
 
-    Scenes (GLB/GLTF, multi-object OBJ) are flattened with their node transforms applied.
+    Scenes (GLB/GLTF, multi-object OBJ) are flattened into one mesh with each node's transform
+    applied. Only geometry is kept (vertices ``(V, 3)`` float64, faces ``(F, 3)`` int64); textures
+    and colours are dropped. The mesh is not repaired: holes, duplicate or flipped faces and
+    overlapping parts are kept as they are (:mod:`bghop.geometry.sdf` is robust to them).
 
     Args:
         path: mesh file.
-        scale: multiply coordinates by this (``0.001`` for a millimetre mesh).
-        check_units: refuse meshes whose size says they are not in metres.
+        scale: multiply coordinates by this to get metres (``0.001`` for a millimetre mesh,
+            ``0.01`` for centimetres). Must be positive.
+        check_units: refuse meshes whose size (largest bounding-box side after ``scale``) is over
+            :data:`MAX_EXTENT_M` or under :data:`MIN_EXTENT_M`.
     Returns:
-        the mesh in metres (not repaired: holes and flipped faces are kept; the SDF code is robust to them).
+        the mesh, in metres.
     Raises:
-        MeshError: missing, unreadable, empty or non-finite mesh, or implausible size.
+        MeshError: missing file, unreadable or unsupported file, no triangles, non-finite
+            vertices, bad ``scale``, or (with ``check_units``) an implausible size.
     """
     path = Path(path)
+    if not (np.isfinite(scale) and scale > 0):
+        raise MeshError(f"--scale must be a positive number (the factor that turns the file's units into "
+                        f"metres, e.g. 0.001 for millimetres), got {scale}")
+    if not path.exists():
+        raise MeshError(f"mesh file {path} does not exist: check the path")
     if not path.is_file():
-        raise MeshError(f"mesh file {path} does not exist")
+        raise MeshError(f"{path} is not a file: pass the path of a mesh file ({_SUPPORTED})")
     try:
         loaded = trimesh.load(path, process=False)
-    except Exception as e:  # trimesh raises many types for bad files
-        raise MeshError(f"could not read {path} as a mesh ({type(e).__name__}: {e}); "
-                        "use OBJ, PLY, STL or GLB") from e
+    except ImportError as e:  # trimesh wanted an optional package for this file (e.g. to guess a text encoding)
+        raise MeshError(f"could not read {path}: the file looks corrupt or is not a valid {path.suffix or 'mesh'} "
+                        f"file (trimesh needed the optional package '{e.name}' to go on). Re-export it as "
+                        f"{_SUPPORTED}") from e
+    except Exception as e:  # trimesh raises many exception types for bad or unsupported files
+        raise MeshError(f"could not read {path} as a mesh ({type(e).__name__}: {e}). The file is corrupt or "
+                        f"not in a supported format; re-export it as {_SUPPORTED}") from e
+    mesh = _as_single_mesh(loaded, path)
+    vertices = np.asarray(mesh.vertices, dtype=np.float64)
+    faces = np.asarray(mesh.faces, dtype=np.int64)
+    if faces.ndim != 2 or faces.shape[1] != 3 or faces.min() < 0 or faces.max() >= len(vertices):
+        raise MeshError(f"{path} has faces that are not triangles or refer to missing vertices: repair the mesh "
+                        "and export it again")
+    bad = ~np.isfinite(vertices).all(axis=1)
+    if bad.any():
+        raise MeshError(f"{path} has {int(bad.sum())} vertices with NaN or infinite coordinates: repair the mesh "
+                        "(e.g. remove those vertices in Blender/MeshLab) and export it again")
+    vertices = vertices * float(scale)
+    extent = float(np.ptp(vertices[np.unique(faces)], axis=0).max())
+    if check_units:
+        _check_units(extent, path, scale)
+    logger.debug("loaded %s: %d vertices, %d faces, extent %.4g m (scale %g)", path, len(vertices), len(faces),
+                 extent, scale)
+    return trimesh.Trimesh(vertices, faces, process=False)
+
+
+def _as_single_mesh(loaded: object, path: Path) -> trimesh.Trimesh:
+    """One triangle mesh out of whatever trimesh returned, or a :class:`MeshError`."""
     if isinstance(loaded, trimesh.Scene):
-        geoms = [g for g in loaded.dump() if isinstance(g, trimesh.Trimesh)] if loaded.geometry else []
-        mesh = trimesh.util.concatenate(geoms) if geoms else None
-    else:
-        mesh = loaded
-    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0 or len(mesh.vertices) == 0:
-        raise MeshError(f"{path} holds no triangles (empty file, point cloud or unsupported content)")
-    v = np.asarray(mesh.vertices, dtype=np.float64)
-    if not np.isfinite(v).all():
-        raise MeshError(f"{path} has NaN or infinite vertex coordinates")
-    if scale != 1.0:
-        if not (np.isfinite(scale) and scale > 0):
-            raise MeshError(f"--scale must be a positive number, got {scale}")
-        mesh = trimesh.Trimesh(v * scale, np.asarray(mesh.faces), process=False)
-    extent = float(np.ptp(np.asarray(mesh.vertices), axis=0).max())
-    if check_units and extent > MAX_EXTENT_M:
-        raise MeshError(f"{path} is {extent:.1f} units across: that is {extent:.0f} m if in metres. "
-                        "It is probably in millimetres: pass --scale 0.001 (or scale=0.001)")
-    if check_units and extent < MIN_EXTENT_M:
-        raise MeshError(f"{path} is only {extent * 1000:.2f} mm across, smaller than a fingertip. "
-                        "Check its units (e.g. --scale 0.01 for centimetres, --scale 1 for metres)")
-    return mesh
+        # dump() bakes every node's transform into a copy of its geometry
+        parts = [g for g in loaded.dump() if isinstance(g, trimesh.Trimesh) and len(g.faces) > 0]
+        if not parts:
+            raise MeshError(f"{path} holds no triangles (an empty file or scene, or only points/lines): export "
+                            f"the object as a triangle mesh ({_SUPPORTED})")
+        vertices, faces, offset = [], [], 0
+        for g in parts:
+            vertices.append(np.asarray(g.vertices, dtype=np.float64))
+            faces.append(np.asarray(g.faces, dtype=np.int64) + offset)
+            offset += len(g.vertices)
+        return trimesh.Trimesh(np.concatenate(vertices), np.concatenate(faces), process=False)
+    if isinstance(loaded, trimesh.PointCloud):
+        raise MeshError(f"{path} is a point cloud ({len(loaded.vertices)} points, no triangles): reconstruct a "
+                        "surface first (e.g. Poisson reconstruction in MeshLab/Open3D) and save it as a mesh")
+    if not isinstance(loaded, trimesh.Trimesh) or len(loaded.faces) == 0 or len(loaded.vertices) == 0:
+        raise MeshError(f"{path} holds no triangles (an empty mesh, or only points/lines): export the object "
+                        f"as a triangle mesh ({_SUPPORTED})")
+    return loaded
+
+
+def _check_units(extent: float, path: Path, scale: float) -> None:
+    """Raise :class:`MeshError` when ``extent`` (metres, after ``scale``) is implausible for an object."""
+    given = f" (after --scale {scale:g})" if scale != 1.0 else ""
+    if extent > MAX_EXTENT_M:
+        raise MeshError(
+            f"{path} is {extent:.4g} m across{given}, larger than any object hands can hold "
+            f"(limit {MAX_EXTENT_M:g} m): it is almost certainly in millimetres — pass --scale 0.001 "
+            f"(scale=0.001 in Python; it would then be {extent * 1e-3:.3g} m across). If it is in centimetres "
+            "pass --scale 0.01. To skip this check use check_units=False.")
+    if extent < MIN_EXTENT_M:
+        raise MeshError(
+            f"{path} is only {extent * 1e3:.3g} mm across{given}: too small (smaller than a fingertip, limit "
+            f"{MIN_EXTENT_M * 1e3:g} mm) — wrong units? Check the file's units and pass the factor to metres, "
+            "e.g. --scale 1000 if it is in kilometres. To skip this check use check_units=False.")
 
 
 def save_mesh_atomic(mesh: trimesh.Trimesh, path: str | os.PathLike) -> Path:
-    """Export a mesh (format from the suffix) via a temporary file in the same folder, then rename."""
+    """Write a mesh so that ``path`` never holds a half-written file.
+
+    The mesh is exported (format from the suffix: ``.obj``, ``.ply``, ``.stl``, ``.glb``, …) into a
+    hidden temporary file in the same folder, flushed to disk, then moved over ``path`` with
+    :func:`os.replace` (atomic on POSIX and Windows within one file system). On any error the
+    temporary file is removed and ``path`` is left as it was. Parent folders are created.
+
+    Args:
+        mesh: the mesh to write (geometry; OBJ material/texture side files are not written).
+        path: destination file.
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    Raises:
+        MeshError: the suffix is not a format trimesh can write, or the export failed.
+    """
     path = Path(path)
+    file_type = path.suffix.lower().lstrip(".")
+    if not file_type:
+        raise MeshError(f"cannot tell the mesh format of {path}: give it a suffix such as .obj, .ply or .glb")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        mesh.export(tmp)
+        with os.fdopen(fd, "wb") as f:
+            try:
+                mesh.export(file_obj=f, file_type=file_type)
+            except Exception as e:
+                raise MeshError(f"could not write {path} ({type(e).__name__}: {e}); use a suffix such as "
+                                ".obj, .ply, .stl or .glb") from e
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _new_file_mode(path))  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _new_file_mode(path: Path) -> int:
+    """Permission bits for ``path``: kept if it exists, else ``0o666`` minus the process umask."""
+    if path.exists():
+        return path.stat().st_mode & 0o7777
+    umask = 0o022
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    umask = int(line.split()[1], 8)
+                    break
+    except OSError:
+        pass  # not Linux: assume the common 022
+    return 0o666 & ~umask

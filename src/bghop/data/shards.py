@@ -1,0 +1,199 @@
+"""Sharded storage of training samples and a lazy ``torch.utils.data.Dataset`` over it.
+
+A data folder holds ``shard-00000.npz, shard-00001.npz, …`` and ``manifest.json``. Each shard
+stacks its samples' arrays; per-sample metadata (text, object id, hand parameters, ``nTo``)
+is a JSON string inside the shard. Arrays are stored compactly:
+
+* ``object_tsdf`` ``(N, 64, 64, 64)`` float16: the object SDF in the right hand's normalised
+  frame, truncated at ±0.2 n and divided by 0.2 (the autoencoder's input, as upstream), so it
+  lies in [-1, 1] and compresses well;
+* ``right_field`` / ``left_field`` ``(N, 20, 16, 16, 16)`` float16 (``left_field`` absent for a
+  single-hand shard).
+
+Shards and the manifest are written atomically (temporary file, then rename), so an
+interrupted writer leaves only complete shards, and a rerun can skip them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["TRUNCATION", "Sample", "write_shard", "read_shard", "Manifest", "ShardDataset", "shard_path"]
+
+#: SDF truncation in n units before the autoencoder (upstream: clamp ±0.2 then divide by 0.2)
+TRUNCATION = 0.2
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class Sample:
+    """One training sample.
+
+    Attributes:
+        object_sdf: ``(R, R, R)`` SDF in n units (truncated on write).
+        right_field: ``(20, r, r, r)``.
+        left_field: ``(20, r, r, r)`` or None for a single-hand sample.
+        text: the prompt, e.g. "grasp a mug with both hands".
+        object_id: identifier of the object (category + seed, or ARCTIC object name).
+        hands: ``hands.json``-style dict in the object's frame.
+        nTo: ``(4, 4)`` object frame → normalised frame.
+        meta: anything else (source, subject, frame index, …).
+    """
+
+    object_sdf: np.ndarray
+    right_field: np.ndarray
+    left_field: np.ndarray | None
+    text: str
+    object_id: str
+    hands: dict
+    nTo: np.ndarray
+    meta: dict = field(default_factory=dict)
+
+
+def shard_path(folder: str | os.PathLike, index: int) -> Path:
+    return Path(folder) / f"shard-{index:05d}.npz"
+
+
+def _atomic_write_bytes(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=path.suffix + ".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_shard(path: str | os.PathLike, samples: list[Sample]) -> str:
+    """Write samples (all bimanual or all single-hand) to one shard atomically; returns its sha1."""
+    if not samples:
+        raise ValueError("a shard needs at least one sample")
+    bimanual = {s.left_field is not None for s in samples}
+    if len(bimanual) != 1:
+        raise ValueError("a shard holds either bimanual or single-hand samples, not both")
+    arrays = {
+        "object_tsdf": np.stack([np.clip(s.object_sdf, -TRUNCATION, TRUNCATION) / TRUNCATION for s in samples])
+        .astype(np.float16),
+        "right_field": np.stack([s.right_field for s in samples]).astype(np.float16),
+        "nTo": np.stack([s.nTo for s in samples]).astype(np.float64),
+    }
+    if bimanual.pop():
+        arrays["left_field"] = np.stack([s.left_field for s in samples]).astype(np.float16)
+    meta = [{"text": s.text, "object_id": s.object_id, "hands": s.hands, "meta": s.meta} for s in samples]
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    path = Path(path)
+    _atomic_write_bytes(path, lambda f: np.savez_compressed(f, **arrays))
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def read_shard(path: str | os.PathLike) -> dict:
+    """Load a shard fully: arrays plus ``"meta"`` (list of dicts)."""
+    with np.load(path, allow_pickle=False) as z:
+        d = {k: z[k] for k in z.files}
+    d["meta"] = json.loads(bytes(d["meta"]).decode())
+    return d
+
+
+@dataclass
+class Manifest:
+    """What a data folder holds.
+
+    Attributes:
+        shards: ``[{"file", "count", "sha1", "bimanual"}]`` in order.
+        settings: how the samples were made (grid settings, generator settings, source).
+    """
+
+    shards: list[dict] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def num_samples(self) -> int:
+        return sum(s["count"] for s in self.shards)
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        path = Path(folder) / MANIFEST
+        _atomic_write_bytes(path, lambda f: f.write(json.dumps(asdict(self), indent=1).encode()))
+        return path
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> "Manifest":
+        path = Path(folder) / MANIFEST
+        if not path.is_file():
+            raise FileNotFoundError(f"{folder} has no {MANIFEST}: not a bghop data folder "
+                                    "(make one with `bghop data synth` or `bghop data arctic`)")
+        d = json.loads(path.read_text())
+        return cls(shards=d.get("shards", []), settings=d.get("settings", {}))
+
+
+class ShardDataset(Dataset):
+    """Lazy dataset over one data folder: shards are read on first use and kept in a small LRU cache.
+
+    Items are dicts of tensors: ``object_tsdf (1, R, R, R)``, ``right_field (20, r, r, r)``,
+    ``left_field`` (bimanual shards only), plus ``text`` and ``object_id`` strings.
+
+    Args:
+        folder: a data folder with a manifest.
+        bimanual: keep only bimanual (True), only single-hand (False) or all (None) shards.
+        cache_shards: how many decoded shards to keep in memory.
+    """
+
+    def __init__(self, folder: str | os.PathLike, bimanual: bool | None = None, cache_shards: int = 4) -> None:
+        self.folder = Path(folder)
+        self.manifest = Manifest.load(self.folder)
+        self.shards = [s for s in self.manifest.shards if bimanual is None or s["bimanual"] == bimanual]
+        self.offsets = np.cumsum([0] + [s["count"] for s in self.shards])
+        self._cache: OrderedDict[str, dict] = OrderedDict()
+        self._cache_size = cache_shards
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def _shard(self, i: int) -> dict:
+        name = self.shards[i]["file"]
+        if name not in self._cache:
+            self._cache[name] = read_shard(self.folder / name)
+            if len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        self._cache.move_to_end(name)
+        return self._cache[name]
+
+    def __getitem__(self, idx: int) -> dict:
+        if not 0 <= idx < len(self):
+            raise IndexError(idx)
+        s = int(np.searchsorted(self.offsets, idx, side="right") - 1)
+        j = idx - int(self.offsets[s])
+        d = self._shard(s)
+        item = {
+            "object_tsdf": torch.from_numpy(d["object_tsdf"][j].astype(np.float32))[None],
+            "right_field": torch.from_numpy(d["right_field"][j].astype(np.float32)),
+            "text": d["meta"][j]["text"],
+            "object_id": d["meta"][j]["object_id"],
+        }
+        if "left_field" in d:
+            item["left_field"] = torch.from_numpy(d["left_field"][j].astype(np.float32))
+        return item
+
+    def meta(self, idx: int) -> dict:
+        """Full metadata of sample ``idx``: text, object_id, hands, nTo and the source fields (subject, frame…)."""
+        s = int(np.searchsorted(self.offsets, idx, side="right") - 1)
+        d = self._shard(s)
+        j = idx - int(self.offsets[s])
+        entry = d["meta"][j]
+        return {**entry["meta"], "text": entry["text"], "object_id": entry["object_id"], "hands": entry["hands"],
+                "nTo": d["nTo"][j]}
