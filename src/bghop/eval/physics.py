@@ -67,6 +67,7 @@ class PhysicsConfig:
     timestep: float = 0.002
     gravity: float = 9.81
     success_threshold: float = 0.02
+    skin_margin: float = 0.0
     max_convex_hulls: int = 16
     coacd_threshold: float = 0.05
 
@@ -152,7 +153,7 @@ def _build_xml(obj_parts: list[np.ndarray], static_parts: list[np.ndarray], cfg:
         body.append(f'<geom type="mesh" mesh="o{i}" density="{cfg.density}"/>')
     for i, p in enumerate(static_parts):
         assets.append(f'<mesh name="h{i}" vertex="{_fmt(p)}"/>')
-        world.append(f'<geom type="mesh" mesh="h{i}" contype="2" conaffinity="1"/>')
+        world.append(f'<geom type="mesh" mesh="h{i}" contype="2" conaffinity="1" margin="{cfg.skin_margin}"/>')
     return f"""<mujoco model="grasp">
   <option timestep="{cfg.timestep}" gravity="0 0 0"/>
   <default><geom friction="{cfg.friction} 0.005 0.0001" condim="3"/></default>

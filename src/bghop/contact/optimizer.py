@@ -1,0 +1,185 @@
+"""Prior-free energy grasp optimiser for one or two hands (a BimanGrasp-style baseline).
+
+Many random initialisations are optimised in one batch with Adam on
+
+* contact: finger pads and palm pulled onto the surface (soft-min distance per region),
+* penetration: hand vertices inside the object,
+* hand–hand penetration: overlapping collision spheres along both skeletons,
+* joint limits: squared violation of the anatomical box,
+* natural pose: distance to a relaxed grasp pose,
+* opposition (two hands): the palms face each other across the object, their centres on
+  opposite sides (a force-closure proxy between the hands); (one hand): the thumb pad faces
+  the index/middle pads.
+
+Hands are parameterised in the object frame: articulation ``pose``, a 6D global rotation and
+a translation per hand.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import trimesh
+from torch import Tensor
+
+from bghop.core.rotations import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_rot6d, rot6d_to_matrix
+from bghop.contact.energies import ObjectSDF, contact_energy, hand_hand_energy, hand_regions, penetration_energy
+from bghop.hands.base import HandModel
+from bghop.hands.frames import palm_center, palm_frame, place_hand
+from bghop.hands.params import HandParams
+from bghop.hands.poses import named_pose
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["EnergyConfig", "GraspBatch", "optimize_grasps"]
+
+
+@dataclass(frozen=True)
+class EnergyConfig:
+    """Weights and schedule of the energy optimiser.
+
+    Attributes:
+        iterations: Adam steps.
+        lr_pose / lr_rot / lr_transl: learning rates (radians, 6D units, metres).
+        w_*: energy weights (energies are in metres² or radians²).
+        contact_weights: per contact region.
+        init_offset: metres between the surface and each palm at initialisation.
+        press_depth: metres the contact regions aim to press into the surface (soft pads); vertices
+            up to this deep are not penalised as penetration.
+    """
+
+    iterations: int = 300
+    lr_pose: float = 0.03
+    lr_rot: float = 0.02
+    lr_transl: float = 0.003
+    w_contact: float = 1000.0
+    w_penetration: float = 3000.0
+    w_hand_hand: float = 3000.0
+    w_limits: float = 10.0
+    w_prior: float = 0.02
+    w_opposition: float = 0.05
+    init_offset: float = 0.02
+    press_depth: float = 0.002
+    contact_weights: tuple[tuple[str, float], ...] = (("thumb", 1.0), ("index", 1.0), ("middle", 1.0),
+                                                      ("ring", 0.5), ("pinky", 0.3), ("palm", 0.5))
+
+
+@dataclass
+class GraspBatch:
+    """Optimised grasps in the object frame.
+
+    Attributes:
+        hands: ``{"right": HandParams (B), "left": HandParams (B)}`` (left absent for one hand).
+        energy: ``(B,)`` final total energy (lower is better).
+    """
+
+    hands: dict[str, HandParams]
+    energy: Tensor
+
+
+def _random_directions(n: int, rng: np.random.Generator) -> np.ndarray:
+    v = rng.normal(size=(n, 3))
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def _init(hand: HandModel, n: int, mesh: trimesh.Trimesh, dirs: np.ndarray, rng: np.random.Generator,
+          cfg: EnergyConfig, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """Relaxed hands whose palms face the object centre from ``dirs``, fingers in a random roll."""
+    pose = named_pose("relaxed", side=hand.side).to(device)[None].repeat(n, 1)
+    pose = pose + 0.1 * torch.randn(n, 45, generator=torch.Generator().manual_seed(int(rng.integers(1 << 31)))).to(device)
+    center = torch.tensor(mesh.bounds.mean(0), dtype=torch.float32, device=device)
+    d = torch.tensor(dirs, dtype=torch.float32, device=device)
+    # distance from the centre to the surface along d, from the bounding box (a conservative start)
+    half = torch.tensor(mesh.extents / 2, dtype=torch.float32, device=device)
+    reach = (half / d.abs().clamp_min(1e-6)).min(dim=1).values
+    anchor = center + d * (reach[:, None] + cfg.init_offset)
+    roll = torch.tensor(_random_directions(n, rng), dtype=torch.float32, device=device)
+    finger = roll - (roll * d).sum(-1, keepdim=True) * d
+    pl = place_hand(hand, pose, finger, -d, anchor, offset=0.0)
+    return pose, matrix_to_rot6d(axis_angle_to_matrix(pl.global_orient)), pl.transl
+
+
+def optimize_grasps(mesh: trimesh.Trimesh, hands: dict[str, HandModel], n: int, cfg: EnergyConfig = EnergyConfig(),
+                    seed: int = 0, device: torch.device | str = "cpu", obj_sdf: ObjectSDF | None = None) -> GraspBatch:
+    """Optimise ``n`` grasps of ``mesh`` with one hand (``{"right": layer}``) or two.
+
+    Args:
+        mesh: the object, metres, object frame.
+        hands: hand layers by side; ``"right"`` required.
+        n: batch size (number of initialisations).
+        cfg: weights and schedule.
+        seed: random seed (initial directions, rolls, pose noise).
+        device: torch device.
+        obj_sdf: a precomputed :class:`ObjectSDF` (built from ``mesh`` if None).
+    Returns:
+        :class:`GraspBatch` in the object frame.
+    """
+    device = torch.device(device)
+    rng = np.random.default_rng(seed)
+    sdf = obj_sdf or ObjectSDF(mesh, device=device)
+    sides = [s for s in ("right", "left") if s in hands]
+    dirs = _random_directions(n, rng)
+    params: dict[str, list[Tensor]] = {}
+    for side in sides:
+        dd = dirs if side == "right" else -dirs  # the left hand starts on the opposite side
+        pose, r6, t = _init(hands[side], n, mesh, dd, rng, cfg, device)
+        params[side] = [pose.detach().clone().requires_grad_(), r6.detach().clone().requires_grad_(),
+                        t.detach().clone().requires_grad_()]
+    groups = []
+    for side in sides:
+        p, r, t = params[side]
+        groups += [{"params": [p], "lr": cfg.lr_pose}, {"params": [r], "lr": cfg.lr_rot},
+                   {"params": [t], "lr": cfg.lr_transl}]
+    opt = torch.optim.Adam(groups)
+    regions = {s: hand_regions(hands[s], device) for s in sides}
+    cw = dict(cfg.contact_weights)
+    relaxed = {s: named_pose("relaxed", side=s).to(device) for s in sides}
+    center = torch.tensor(mesh.bounds.mean(0), dtype=torch.float32, device=device)
+
+    def energies() -> tuple[Tensor, dict[str, Tensor]]:
+        total = torch.zeros(n, device=device)
+        joints = {}
+        for side in sides:
+            pose, r6, t = params[side]
+            orient = matrix_to_axis_angle(rot6d_to_matrix(r6))
+            out = hands[side](pose, orient, t)
+            s = sdf(out.vertices)
+            total = total + cfg.w_contact * contact_energy(s, regions[side], cw, target=-cfg.press_depth)
+            total = total + cfg.w_penetration * penetration_energy(s, tolerance=cfg.press_depth)
+            lim = hands[side].joint_limits
+            if lim is not None:
+                total = total + cfg.w_limits * lim.violation(pose)
+            total = total + cfg.w_prior * ((pose - relaxed[side]) ** 2).sum(-1)
+            joints[side] = out.joints
+        if len(sides) == 2:
+            total = total + cfg.w_hand_hand * hand_hand_energy(joints["right"], joints["left"])
+            n_r = palm_frame(joints["right"], "right")[..., 1]
+            n_l = palm_frame(joints["left"], "left")[..., 1]
+            c_r, c_l = palm_center(joints["right"]), palm_center(joints["left"])
+            across = torch.nn.functional.normalize(c_l - c_r, dim=-1)
+            # palms face each other and the object lies between them
+            total = total + cfg.w_opposition * ((1 + (n_r * n_l).sum(-1)) + (1 - (n_r * across).sum(-1))
+                                                + torch.relu(((center - c_r) * (center - c_l)).sum(-1)) * 100)
+        else:
+            j = joints["right"]
+            thumb = torch.nn.functional.normalize(j[:, 4] - j[:, 3], dim=-1)
+            fingers = torch.nn.functional.normalize(0.5 * (j[:, 8] + j[:, 12]) - j[:, 4], dim=-1)
+            total = total + cfg.w_opposition * (1 - (thumb * fingers).sum(-1))
+        return total, joints
+
+    for _ in range(cfg.iterations):
+        opt.zero_grad()
+        e, _ = energies()
+        e.sum().backward()
+        opt.step()
+    with torch.no_grad():
+        e, _ = energies()
+        out = {}
+        for side in sides:
+            pose, r6, t = params[side]
+            out[side] = HandParams(pose.detach(), matrix_to_axis_angle(rot6d_to_matrix(r6)).detach(), t.detach(),
+                                   torch.zeros(n, 10, device=device))
+    return GraspBatch(hands=out, energy=e.detach())
