@@ -1,0 +1,45 @@
+"""Look at training data: decode stored samples back into result folders and a contact sheet."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from bghop.data.shards import TRUNCATION, ShardDataset
+from bghop.fields.encode import GridSettings
+from bghop.geometry.sdf import sdf_grid_to_mesh
+from bghop.hands.params import HandParams
+from bghop.viz.render import contact_sheet
+from bghop.viz.results import ResultSample, write_result_folder
+
+__all__ = ["show_samples"]
+
+
+def show_samples(data: str | os.PathLike, out: str | os.PathLike, k: int = 8, seed: int = 0) -> list[Path]:
+    """Write ``k`` random samples of a data folder as result folders ``out/<i>/`` and ``out/contact_sheet.png``.
+
+    The object is re-extracted from the stored truncated SDF (marching cubes, back to the
+    object frame with the stored ``nTo``), so the picture shows what training sees.
+    """
+    ds = ShardDataset(data)
+    if len(ds) == 0:
+        raise FileNotFoundError(f"{data} holds no samples")
+    grid = GridSettings.from_dict(ds.manifest.settings["config"]["grid"]) if "config" in ds.manifest.settings \
+        else GridSettings.from_dict(ds.manifest.settings["grid"])
+    idx = np.random.default_rng(seed).choice(len(ds), size=min(k, len(ds)), replace=False)
+    out = Path(out)
+    renders, labels = [], []
+    for n, i in enumerate(sorted(idx.tolist())):
+        item, meta = ds[i], ds.meta(i)
+        sdf_n = item["object_tsdf"][0].numpy() * TRUNCATION
+        oTn = np.linalg.inv(meta["nTo"])
+        mesh = sdf_grid_to_mesh(sdf_n, grid.sdf_spec, transform=oTn)
+        hands = {s: (HandParams.from_json_dict(h), h.get("kind", "open")) for s, h in meta["hands"].items()
+                 if s in ("right", "left")}
+        folder = write_result_folder(out / str(n), ResultSample(mesh, hands, title=meta["text"]))
+        renders.append(folder / "render.png")
+        labels.append(f"{n}: {meta['text']}")
+    sheet = contact_sheet(renders, out / "contact_sheet.png", cols=2, labels=labels)
+    return [*(r.parent for r in renders), sheet]
