@@ -7,6 +7,10 @@ its text name. Shapes are built from trimesh primitives and surfaces of revoluti
 (``manifold3d`` through ``trimesh.boolean``), so every mesh is a closed 2-manifold.
 
 Object frame: centred on the bounding box, +z up (the axis of revolution of round objects).
+
+Walls are at least :data:`MIN_WALL` thick: the interaction grid samples the object SDF at 64³
+over 0.6 m (a 9.5 mm voxel), and thinner walls fall between grid points and vanish (measured:
+4-8 mm bowl, bucket and mug walls came back as broken stripes from ``bghop data show``).
 """
 
 from __future__ import annotations
@@ -17,7 +21,10 @@ from typing import Callable
 import numpy as np
 import trimesh
 
-__all__ = ["ObjectSample", "CATEGORIES", "make_object", "category_names"]
+__all__ = ["ObjectSample", "CATEGORIES", "make_object", "category_names", "MIN_WALL"]
+
+#: thinnest wall/sheet, metres (≈ 1.3 voxels of the 64³, 0.6 m object grid)
+MIN_WALL = 0.012
 
 
 @dataclass
@@ -103,28 +110,28 @@ def _ball(rng):
 
 
 def _bowl(rng):
-    r, h, w = _u(rng, 0.07, 0.16), _u(rng, 0.05, 0.1), _u(rng, 0.004, 0.008)
+    r, h, w = _u(rng, 0.07, 0.16), _u(rng, 0.05, 0.1), _u(rng, MIN_WALL, MIN_WALL + 0.004)
     return _container(r * 0.55, r, h, w), {"radius": r, "height": h, "wall": w}
 
 
 def _mug(rng):
-    r, h, w = _u(rng, 0.035, 0.05), _u(rng, 0.08, 0.12), _u(rng, 0.004, 0.006)
+    r, h, w = _u(rng, 0.04, 0.055), _u(rng, 0.08, 0.12), MIN_WALL
     body = _container(r, r, h, w)
     hr = h * 0.3
-    handle = _handle_arc(hr, _u(rng, 0.006, 0.009))
+    handle = _handle_arc(hr, _u(rng, 0.007, 0.01))
     handle.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, [0, 1, 0]))  # arch towards +x
     handle.apply_translation([r - w * 0.5, 0, h * 0.5])
     return _union(body, handle), {"radius": r, "height": h}
 
 
 def _plate(rng):
-    r, t = _u(rng, 0.09, 0.16), _u(rng, 0.012, 0.02)
-    prof = [(0, 0), (r * 0.6, 0), (r, t), (r * 0.97, t + 0.002), (r * 0.6, 0.004), (0, 0.004)]
+    r, t = _u(rng, 0.09, 0.16), _u(rng, 0.02, 0.03)
+    prof = [(0, 0), (r * 0.6, 0), (r, t - MIN_WALL), (r, t), (r * 0.6, MIN_WALL), (0, MIN_WALL)]
     return _revolve(prof, 64), {"radius": r}
 
 
 def _pan(rng):
-    r, h, w = _u(rng, 0.1, 0.15), _u(rng, 0.04, 0.06), 0.004
+    r, h, w = _u(rng, 0.1, 0.15), _u(rng, 0.04, 0.06), MIN_WALL
     body = _container(r * 0.9, r, h, w)
     L = _u(rng, 0.16, 0.22)
     handle = trimesh.creation.capsule(height=L, radius=0.012)
@@ -134,7 +141,7 @@ def _pan(rng):
 
 
 def _pot(rng):
-    r, h, w = _u(rng, 0.1, 0.16), _u(rng, 0.12, 0.22), 0.005
+    r, h, w = _u(rng, 0.1, 0.16), _u(rng, 0.12, 0.22), MIN_WALL
     body = _container(r, r, h, w)
     parts = [body]
     for sx in (1.0, -1.0):
@@ -148,8 +155,8 @@ def _pot(rng):
 def _bucket(rng):
     rb, h = _u(rng, 0.1, 0.14), _u(rng, 0.2, 0.3)
     rt = rb * _u(rng, 1.1, 1.25)
-    body = _container(rb, rt, h, 0.005)
-    handle = _handle_arc(rt - 0.003, 0.005)
+    body = _container(rb, rt, h, MIN_WALL)
+    handle = _handle_arc(rt - 0.006, 0.007)
     handle.apply_translation([0, 0, h - 0.01])
     return _union(body, handle), {"radius_bottom": rb, "radius_top": rt, "height": h}
 
@@ -175,14 +182,14 @@ def _laptop(rng):
 def _tray(rng):
     w, d, h = _u(rng, 0.3, 0.55), _u(rng, 0.22, 0.4), _u(rng, 0.02, 0.05)
     outer = trimesh.creation.box(extents=(w, d, h))
-    inner = trimesh.creation.box(extents=(w - 0.02, d - 0.02, h))
-    inner.apply_translation([0, 0, 0.006])
+    inner = trimesh.creation.box(extents=(w - 2 * MIN_WALL, d - 2 * MIN_WALL, h))
+    inner.apply_translation([0, 0, MIN_WALL])
     return trimesh.boolean.difference([outer, inner], engine="manifold"), {"extents": [w, d, h]}
 
 
 def _tube(rng):
     r, h = _u(rng, 0.02, 0.05), _u(rng, 0.2, 0.5)
-    ri = r - _u(rng, 0.003, 0.006)
+    ri = r - _u(rng, MIN_WALL, MIN_WALL + 0.004)
     prof = [(ri, 0), (r, 0), (r, h), (ri, h)]
     return _revolve(prof + [(ri, 0)]), {"radius": r, "inner_radius": ri, "length": h}
 
@@ -211,8 +218,8 @@ def _capsule(rng):
 def _basket(rng):
     w, d, h = _u(rng, 0.3, 0.45), _u(rng, 0.2, 0.32), _u(rng, 0.12, 0.2)
     outer = trimesh.creation.box(extents=(w, d, h))
-    inner = trimesh.creation.box(extents=(w - 0.016, d - 0.016, h))
-    inner.apply_translation([0, 0, 0.008])
+    inner = trimesh.creation.box(extents=(w - 2 * MIN_WALL, d - 2 * MIN_WALL, h))
+    inner.apply_translation([0, 0, MIN_WALL])
     body = trimesh.boolean.difference([outer, inner], engine="manifold")
     handle = _handle_arc(w / 2 - 0.006, 0.008)
     handle.apply_translation([0, 0, h / 2 - 0.01])
@@ -221,8 +228,9 @@ def _basket(rng):
 
 def _vase(rng):
     r, h = _u(rng, 0.05, 0.1), _u(rng, 0.2, 0.4)
-    prof = [(0, 0), (r * 0.6, 0), (r, h * 0.35), (r * 0.45, h * 0.8), (r * 0.6, h), (r * 0.6 - 0.005, h),
-            (r * 0.4, h * 0.8), (r - 0.006, h * 0.35), (r * 0.6 - 0.006, 0.008), (0, 0.008)]
+    w = MIN_WALL
+    prof = [(0, 0), (r * 0.6, 0), (r, h * 0.35), (r * 0.45 + w, h * 0.8), (r * 0.6 + w, h), (r * 0.6, h),
+            (r * 0.45, h * 0.8), (r - w, h * 0.35), (r * 0.6 - w, w), (0, w)]
     return _revolve(prof), {"radius": r, "height": h}
 
 
