@@ -10,7 +10,7 @@ import trimesh
 from bghop.core.rotations import axis_angle_to_matrix
 from bghop.core.transforms import make_transform
 from bghop.data.arctic import ArcticConfig, ArcticError, articulated_object, convert_arctic, subject_split
-from bghop.data.shards import Manifest, ShardDataset, read_shard
+from bghop.data.shards import Manifest, ShardDataset
 from bghop.fields.encode import hand_params_in
 from bghop.fields.frame import compute_oTh
 from bghop.hands import load_hand

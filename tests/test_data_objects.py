@@ -51,7 +51,6 @@ def test_unknown_category():
 @pytest.mark.parametrize("category", ["bowl", "mug", "bucket", "plate", "tray", "vase"])
 def test_thin_walled_objects_survive_the_64_grid(category):
     """Walls must be thick enough for the 64³ / 0.6 m object grid: the round trip keeps the volume."""
-    import trimesh
 
     from bghop.geometry import GridSpec, mesh_to_sdf_grid, sdf_grid_to_mesh
 

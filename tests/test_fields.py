@@ -3,7 +3,7 @@ import torch
 
 from bghop.core.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from bghop.core.transforms import apply_transform, make_transform
-from bghop.fields.fit import FitConfig, recover_hands
+from bghop.fields.fit import recover_hands
 from bghop.fields.frame import FrameConfig, compute_nTh, compute_oTh
 from bghop.fields.layout import ChannelLayout, InteractionGrid
 from bghop.fields.skeletal import (

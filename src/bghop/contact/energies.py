@@ -6,7 +6,6 @@ later, by the contact refinement after score distillation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 import torch

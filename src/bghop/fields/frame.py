@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import torch
 from torch import Tensor
 
 from bghop.core.rotations import axis_angle_to_matrix

@@ -52,7 +52,6 @@ def render_hand_gallery(
     hands = {s: load_hand(kind, side=s, model_dir=model_dir).to(device) for s in ("right", "left")}
     mirror = torch.tensor([1.0, -1.0, -1.0], device=device)
     written: list[Path] = []
-    zero = torch.zeros(1, 3, device=device)
     for name in poses:
         p = named_pose(name, kind=kind).to(device)[None]
         # right hand at +x, left (mirrored pose) at -x, both palms towards the viewer (+z)
