@@ -1,0 +1,101 @@
+"""``bghop train autoencoder|prior``: train the models on shard folders (CPU, one GPU, or DDP)."""
+
+from __future__ import annotations
+
+import argparse
+
+from bghop.cli.main import CLIError, add_common
+
+
+def _common_train(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", nargs="+", required=True, metavar="DIR[:WEIGHT]",
+                   help="shard folders (bghop data synth/arctic), optionally with a mixing weight, e.g. synth:1 arctic:3")
+    p.add_argument("--out", required=True, help="run folder; rerun the same command to resume from its last checkpoint")
+    p.add_argument("--steps", type=int, default=2000, help="optimiser steps (default 2000)")
+    p.add_argument("--batch-size", type=int, default=16, help="batch size per device (default 16)")
+    p.add_argument("--lr", type=float, default=2e-4, help="learning rate (default 2e-4)")
+    p.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay per step (default 0.999)")
+    p.add_argument("--val-every", type=int, default=250, help="validate every N steps (default 250)")
+    p.add_argument("--checkpoint-every", type=int, default=250, help="checkpoint every N steps (default 250)")
+    p.add_argument("--devices", default="auto", help="GPUs per node (default: all visible); DDP when more than one")
+    p.add_argument("--num-nodes", type=int, default=1, help="nodes for multi-node DDP (default 1)")
+    p.add_argument("--precision", default=None, help="Lightning precision (default: 16-mixed on GPU, 32-true on CPU)")
+    p.add_argument("--workers", type=int, default=0, help="data loader worker processes (default 0)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
+    add_common(p)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train the object autoencoder or the prior",
+                       description="Train on shard folders. Same command on CPU, one GPU (--device cuda) or many "
+                                   "(--devices N --num-nodes M, DDP). Interrupt and rerun to resume.")
+    ts = p.add_subparsers(dest="train_command", metavar="MODEL")
+    ts.required = True
+    a = ts.add_parser("autoencoder", help="object SDF autoencoder (64³ ↔ 3×16³)",
+                      description="Train the object autoencoder on the objects of every sample; exports OUT/model.")
+    _common_train(a)
+    a.add_argument("--channels", type=int, nargs=3, default=[8, 16, 64], help="channels at 64³, 32³, 16³")
+    a.set_defaults(func=_autoencoder)
+    q = ts.add_parser("prior", help="text-conditioned diffusion prior over interaction grids",
+                      description="Train the bimanual (default) or single-hand prior; exports OUT/model. With "
+                                  "--init-from a single-hand prior, a bimanual run widens it first (BG-HOP).")
+    _common_train(q)
+    q.add_argument("--autoencoder", required=True, help="trained autoencoder folder (…/model)")
+    q.add_argument("--single-hand", action="store_true", help="train the 23-channel right-hand prior")
+    q.add_argument("--init-from", default=None, help="start from this prior (a single-hand one is widened)")
+    q.add_argument("--input-init", choices=["zero", "copy"], default="zero",
+                   help="left-hand input weights of a widened prior (default zero: starts as the single-hand model)")
+    q.add_argument("--freeze-body", action="store_true", help="train only the widened first/last layers")
+    q.add_argument("--base-channels", type=int, default=32, help="UNet width (default 32)")
+    q.add_argument("--cfg-dropout", type=float, default=0.2, help="empty-prompt probability (default 0.2)")
+    q.add_argument("--render-every", type=int, default=500, help="render samples every N steps (0: never)")
+    q.set_defaults(func=_prior)
+
+
+def _settings(args: argparse.Namespace):
+    from bghop.train.run import TrainSettings
+
+    if args.steps < 1 or args.batch_size < 1:
+        raise CLIError("--steps and --batch-size must be positive")
+    dev = str(args.device)
+    accelerator = "gpu" if dev.startswith("cuda") else ("cpu" if dev == "cpu" else "auto")
+    devices = args.devices
+    if dev.startswith("cuda:"):
+        devices = [int(dev.split(":")[1])]
+    elif devices != "auto":
+        devices = int(devices)
+    return TrainSettings(out=args.out, data=args.data, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                         ema_decay=args.ema_decay, val_every=args.val_every, checkpoint_every=args.checkpoint_every,
+                         accelerator=accelerator, devices=devices, num_nodes=args.num_nodes,
+                         precision=args.precision, seed=args.seed, workers=args.workers, threads=args.threads,
+                         render_every=getattr(args, "render_every", 0))
+
+
+def _autoencoder(args: argparse.Namespace) -> int:
+    from bghop.models.autoencoder import AutoencoderConfig
+    from bghop.train.run import train_autoencoder
+
+    try:
+        folder = train_autoencoder(_settings(args), AutoencoderConfig(channels=tuple(args.channels)))
+    except (FileNotFoundError, ValueError) as e:
+        raise CLIError(str(e)) from e
+    print(f"autoencoder written to {folder}")
+    return 0
+
+
+def _prior(args: argparse.Namespace) -> int:
+    from bghop.models.checkpoint import CheckpointError
+    from bghop.models.unet import UNetConfig
+    from bghop.train.run import train_prior
+
+    try:
+        res = train_prior(_settings(args), args.autoencoder, bimanual=not args.single_hand,
+                          unet=UNetConfig(base_channels=args.base_channels), init_from=args.init_from,
+                          input_init=args.input_init, trainable="io" if args.freeze_body else "all",
+                          cfg_dropout=args.cfg_dropout)
+    except (FileNotFoundError, ValueError, CheckpointError) as e:
+        raise CLIError(str(e)) from e
+    print(f"prior written to {res.model}")
+    for k, v in sorted(res.metrics.items()):
+        print(f"  {k}: {v:.5f}")
+    return 0

@@ -1,0 +1,144 @@
+"""Training data for the autoencoder and the prior: one or more shard folders, mixed by weight.
+
+A source is ``DIR`` or ``DIR:WEIGHT`` (e.g. synthetic and ARCTIC mixed 1:3). Each folder's
+samples are split deterministically into train/validation (every ``val_every``-th sample goes
+to validation), so a rerun or a resumed run sees the same split.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, Subset, WeightedRandomSampler
+
+from bghop.data.shards import TRUNCATION, Manifest, ShardDataset
+from bghop.fields.encode import GridSettings
+
+__all__ = ["DataSource", "parse_source", "GridData", "open_grid_data", "collate_grids", "grid_settings_of"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """A shard folder and its mixing weight."""
+
+    folder: str
+    weight: float = 1.0
+
+
+def parse_source(spec: str) -> DataSource:
+    """``"DIR"`` or ``"DIR:WEIGHT"`` → :class:`DataSource` (a Windows drive letter is not a weight)."""
+    head, sep, tail = spec.rpartition(":")
+    if sep and head and tail.replace(".", "", 1).isdigit():
+        return DataSource(head, float(tail))
+    return DataSource(spec, 1.0)
+
+
+def grid_settings_of(folder: str | os.PathLike) -> GridSettings:
+    """The grid settings a data folder was built with (from its manifest)."""
+    s = Manifest.load(folder).settings
+    d = s["config"]["grid"] if "config" in s and "grid" in s["config"] else s.get("grid")
+    if d is None:
+        raise ValueError(f"{folder}/manifest.json does not record grid settings")
+    return GridSettings.from_dict(d)
+
+
+class _Items(Dataset):
+    """A ShardDataset view that returns the SDF in n-units and drops the left hand when asked."""
+
+    def __init__(self, ds: ShardDataset, keep_left: bool) -> None:
+        self.ds, self.keep_left = ds, keep_left
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int) -> dict:
+        item = self.ds[i]
+        out = {"object_sdf": item["object_tsdf"] * TRUNCATION, "right_field": item["right_field"],
+               "text": item["text"], "object_id": item["object_id"]}
+        if self.keep_left:
+            out["left_field"] = item["left_field"]
+        return out
+
+
+def collate_grids(items: list[dict]) -> dict:
+    """Stack tensors, keep strings as lists."""
+    out: dict = {}
+    for k in items[0]:
+        vals = [it[k] for it in items]
+        out[k] = torch.stack(vals) if isinstance(vals[0], torch.Tensor) else vals
+    return out
+
+
+@dataclass
+class GridData:
+    """Train/validation datasets and the per-sample weights of the train set."""
+
+    train: Dataset
+    val: Dataset
+    train_weights: torch.Tensor
+    grid: GridSettings
+
+    def train_loader(self, batch_size: int, seed: int, workers: int = 0) -> DataLoader:
+        g = torch.Generator().manual_seed(seed)
+        sampler = WeightedRandomSampler(self.train_weights, num_samples=len(self.train), replacement=True, generator=g)
+        return DataLoader(self.train, batch_size=batch_size, sampler=sampler, collate_fn=collate_grids,
+                          num_workers=workers, drop_last=len(self.train) >= batch_size,
+                          persistent_workers=workers > 0)
+
+    def val_loader(self, batch_size: int, workers: int = 0) -> DataLoader:
+        return DataLoader(self.val, batch_size=batch_size, shuffle=False, collate_fn=collate_grids,
+                          num_workers=workers)
+
+
+def open_grid_data(sources: list[DataSource], bimanual: bool | None, val_every: int = 20) -> GridData:
+    """Open shard folders for training.
+
+    Args:
+        sources: folders and weights.
+        bimanual: True = bimanual shards only (items carry ``left_field``); False = single-hand
+            shards only; None = all shards, left hand dropped (the autoencoder needs only the object).
+        val_every: every N-th sample of each folder is held out for validation.
+    Raises:
+        FileNotFoundError / ValueError with what to do when a folder is missing, empty or its grid
+        settings differ from the others.
+    """
+    if not sources:
+        raise ValueError("no data folders given")
+    trains, vals, weights = [], [], []
+    grid: GridSettings | None = None
+    for src in sources:
+        folder = Path(src.folder)
+        if not (folder / "manifest.json").is_file():
+            raise FileNotFoundError(f"{folder} is not a bghop data folder (no manifest.json); make one with "
+                                    "`bghop data synth` or `bghop data arctic`")
+        g = grid_settings_of(folder)
+        if grid is None:
+            grid = g
+        elif g != grid:
+            raise ValueError(f"{folder} was built with different grid settings than {sources[0].folder}; "
+                             "train on folders with one grid setting")
+        # keep every shard once read: random access over a few thousand float16 samples fits in memory
+        ds = _Items(ShardDataset(folder, bimanual=bimanual, cache_shards=1_000_000), keep_left=bimanual is True)
+        n = len(ds)
+        if n == 0:
+            kind = {True: "bimanual", False: "single-hand", None: ""}[bimanual]
+            logger.warning("%s holds no %s samples; skipped", folder, kind)
+            continue
+        val_idx = list(range(val_every - 1, n, val_every)) if n >= val_every else []
+        held = set(val_idx)
+        train_idx = [i for i in range(n) if i not in held]
+        trains.append(Subset(ds, train_idx))
+        vals.append(Subset(ds, val_idx))
+        weights.append(torch.full((len(train_idx),), src.weight / max(len(train_idx), 1)))
+        logger.info("%s: %d train, %d val samples (weight %g)", folder, len(train_idx), len(val_idx), src.weight)
+    if not trains:
+        raise ValueError("the data folders hold no samples of the requested kind "
+                         f"({'bimanual' if bimanual else 'single-hand' if bimanual is False else 'any'})")
+    assert grid is not None
+    return GridData(ConcatDataset(trains), ConcatDataset(vals), torch.cat(weights), grid)

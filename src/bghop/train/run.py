@@ -1,0 +1,308 @@
+"""Training runs: ``bghop train autoencoder`` and ``bghop train prior``.
+
+One code path for a laptop CPU, one GPU, or many GPUs/nodes: PyTorch Lightning picks the
+accelerator; with more than one device (or node) it uses DDP. On GPU the default precision is
+``16-mixed``; on CPU full precision. Every run writes into its output folder::
+
+    OUT/checkpoints/last.ckpt   resumable state (rerun the same command to resume)
+    OUT/logs/metrics.csv        loss curves (plus TensorBoard events when tensorboard is installed)
+    OUT/samples/step_*.png      periodic sample renders (prior)
+    OUT/loss.png                the loss curves as a picture
+    OUT/model/                  the exported EMA model (config.json + model.safetensors)
+
+Multi-node: start the same command on every node with Lightning's environment variables
+(``MASTER_ADDR``, ``MASTER_PORT``, ``NODE_RANK``, ``WORLD_SIZE`` or a SLURM allocation) and
+``--devices N --num-nodes M``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+from tqdm.auto import tqdm
+
+from bghop.fields.layout import InteractionGrid
+from bghop.models.autoencoder import AutoencoderConfig, ObjectAutoencoder
+from bghop.models.prior import InteractionPrior, PriorConfig, widen_to_bimanual
+from bghop.models.unet import UNetConfig
+from bghop.train.data import collate_grids, open_grid_data, parse_source
+from bghop.train.modules import AutoencoderModule, PriorModule
+
+__all__ = ["TrainSettings", "train_autoencoder", "train_prior", "encode_grids", "PriorTrainResult"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainSettings:
+    """Settings shared by both training commands.
+
+    Attributes:
+        out: run folder (checkpoints, logs, exported model).
+        data: shard folders, each ``DIR`` or ``DIR:WEIGHT``.
+        steps: optimiser steps in all.
+        batch_size: per device.
+        lr: AdamW learning rate (linear warm-up over ``warmup`` steps, then constant).
+        warmup: warm-up steps.
+        ema_decay: EMA decay per step.
+        grad_clip: gradient-norm clip.
+        val_every: validate every N steps.
+        checkpoint_every: write ``last.ckpt`` every N steps.
+        accelerator: ``"auto"``, ``"cpu"``, ``"gpu"``.
+        devices: devices per node (``"auto"`` or a count).
+        num_nodes: nodes (DDP).
+        precision: Lightning precision; None = ``16-mixed`` on GPU, ``32-true`` on CPU.
+        seed: seed for weights, sampling order and noise.
+        workers: DataLoader worker processes.
+        render_every: render prior samples every N steps (0 = never).
+        threads: CPU threads for torch (0 = leave torch's default).
+    """
+
+    out: str
+    data: list[str]
+    steps: int = 2000
+    batch_size: int = 16
+    lr: float = 2e-4
+    warmup: int = 100
+    ema_decay: float = 0.999
+    grad_clip: float = 1.0
+    val_every: int = 250
+    checkpoint_every: int = 250
+    accelerator: str = "auto"
+    devices: int | str = "auto"
+    num_nodes: int = 1
+    precision: str | None = None
+    seed: int = 0
+    workers: int = 0
+    render_every: int = 500
+    threads: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+class _LossPlot(Callback):
+    """Writes ``OUT/loss.png`` from the CSV log at the end of training."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if trainer.is_global_zero:
+            try:
+                from bghop.viz.plots import plot_loss_curves
+
+                plot_loss_curves(self.out / "logs" / "metrics.csv", self.out / "loss.png")
+            except (OSError, ValueError, KeyError) as e:
+                logger.warning("could not plot the loss curves: %s", e)
+
+
+def _gpu(s: TrainSettings) -> bool:
+    return torch.cuda.is_available() and s.accelerator in ("auto", "gpu", "cuda")
+
+
+def _trainer(s: TrainSettings, out: Path, callbacks: list[Callback]) -> L.Trainer:
+    if s.threads > 0:
+        torch.set_num_threads(s.threads)
+    gpu = _gpu(s)
+    precision = s.precision or ("16-mixed" if gpu else "32-true")
+    multi = s.num_nodes > 1 or (s.devices not in ("auto", 1, "1") and gpu)
+    loggers: list = [CSVLogger(str(out), name="logs", version="")]
+    try:
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        import tensorboard  # noqa: F401
+
+        loggers.append(TensorBoardLogger(str(out), name="tb", version=""))
+    except ImportError:
+        logger.info("tensorboard not installed: CSV logs only")
+    ckpt = ModelCheckpoint(dirpath=str(out / "checkpoints"), save_last=True, save_top_k=0,
+                           every_n_train_steps=s.checkpoint_every)
+    return L.Trainer(
+        accelerator="gpu" if gpu else ("cpu" if s.accelerator == "auto" else s.accelerator),
+        devices=s.devices if gpu else 1,
+        num_nodes=s.num_nodes,
+        strategy="ddp" if multi else "auto",
+        precision=precision,
+        max_steps=s.steps,
+        gradient_clip_val=s.grad_clip,
+        val_check_interval=min(s.val_every, s.steps),
+        check_val_every_n_epoch=None,
+        num_sanity_val_steps=0,
+        callbacks=[ckpt, _LossPlot(out), *callbacks],
+        logger=loggers,
+        log_every_n_steps=10,
+        default_root_dir=str(out),
+        enable_progress_bar=True,
+        enable_model_summary=False,
+    )
+
+
+def _resume_path(out: Path) -> str | None:
+    last = out / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        logger.info("resuming from %s", last)
+        return str(last)
+    return None
+
+
+def _write_settings(out: Path, kind: str, s: TrainSettings, more: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "run.json"
+    if path.is_file():
+        return
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"kind": kind, "settings": asdict(s), **more}, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+def _metrics(trainer: L.Trainer) -> dict:
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
+
+
+def train_autoencoder(s: TrainSettings, config: AutoencoderConfig = AutoencoderConfig()) -> Path:
+    """Train the object autoencoder on the objects of every sample in ``s.data``; returns the exported model folder."""
+    out = Path(s.out)
+    L.seed_everything(s.seed, workers=True)
+    data = open_grid_data([parse_source(d) for d in s.data], bimanual=None)
+    _write_settings(out, "autoencoder", s, {"config": config.to_dict()})
+    module = AutoencoderModule(config.to_dict(), lr=s.lr, ema_decay=s.ema_decay, warmup=s.warmup)
+    trainer = _trainer(s, out, [])
+    t0 = time.time()
+    trainer.fit(module, data.train_loader(s.batch_size, s.seed, s.workers), data.val_loader(s.batch_size, s.workers),
+                ckpt_path=_resume_path(out))
+    folder = out / "model"
+    if trainer.is_global_zero:
+        module.ema_model().cpu().save_pretrained(folder, extra={"training": {
+            "steps": int(trainer.global_step), "data": s.data, "train_samples": len(data.train),
+            "val_samples": len(data.val), "seconds_this_run": round(time.time() - t0, 1), **_metrics(trainer)}})
+    return folder
+
+
+class _GridTensors(Dataset):
+    def __init__(self, x0: torch.Tensor, texts: list[str]) -> None:
+        self.x0, self.texts = x0, texts
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"x0": self.x0[i], "text": self.texts[i]}
+
+
+@torch.no_grad()
+def encode_grids(ae: ObjectAutoencoder, ds: Dataset, bimanual: bool, batch_size: int = 32,
+                 desc: str = "encoding objects") -> tuple[InteractionGrid, list[str]]:
+    """Encode every sample's object with the (frozen) autoencoder: latents ``(N, 3, r, r, r)``, fields, prompts."""
+    loader = DataLoader(ds, batch_size=batch_size, shuffle=False, collate_fn=collate_grids)
+    lat, right, left, texts = [], [], [], []
+    for b in tqdm(loader, desc=desc, leave=False):
+        lat.append(ae.encode(b["object_sdf"]).mean)
+        right.append(b["right_field"])
+        if bimanual:
+            left.append(b["left_field"])
+        texts += b["text"]
+    if not texts:
+        return InteractionGrid(torch.zeros(0), torch.zeros(0), None), []
+    return InteractionGrid(torch.cat(lat), torch.cat(right), torch.cat(left) if bimanual else None), texts
+
+
+@dataclass
+class PriorTrainResult:
+    """Where the exported prior went and the last metrics."""
+
+    model: Path
+    metrics: dict
+
+
+def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool = True,
+                unet: UNetConfig | None = None, init_from: str | os.PathLike | None = None,
+                input_init: str = "zero", trainable: str = "all", cfg_dropout: float = 0.2) -> PriorTrainResult:
+    """Train the prior on ``s.data``.
+
+    Args:
+        s: run settings.
+        autoencoder: the (trained, frozen) object autoencoder folder.
+        bimanual: 43-channel two-hand prior on bimanual samples, or 23-channel on single-hand samples.
+        unet: architecture (``in_channels`` is set from the layout); ignored with ``init_from``.
+        init_from: a trained prior to start from. A single-hand prior used for a bimanual run is
+            widened with :func:`~bghop.models.prior.widen_to_bimanual` (the BG-HOP extension).
+        input_init: how the widened input layer starts (``"zero"`` or ``"copy"``).
+        trainable: ``"all"`` or ``"io"`` (freeze all but the widened layers).
+        cfg_dropout: probability of the empty prompt during training.
+    """
+    out = Path(s.out)
+    L.seed_everything(s.seed, workers=True)
+    ae = ObjectAutoencoder.from_pretrained(autoencoder)
+    data = open_grid_data([parse_source(d) for d in s.data], bimanual=bimanual)
+    train_grid, train_texts = encode_grids(ae, data.train, bimanual)
+    val_grid, val_texts = encode_grids(ae, data.val, bimanual)
+
+    init_state = None
+    if init_from is not None:
+        start = InteractionPrior.from_pretrained(init_from)
+        if start.config.bimanual != bimanual:
+            if not bimanual:
+                raise ValueError("a bimanual prior cannot initialise a single-hand one")
+            start = widen_to_bimanual(start, input_init=input_init)
+            logger.info("widened the single-hand prior %s to the bimanual layout (input_init=%s)", init_from,
+                        input_init)
+        if start.config.grid_settings != data.grid:
+            raise ValueError(f"{init_from} was trained on different grid settings than the data")
+        config = replace(start.config, cfg_dropout=cfg_dropout)
+        init_state = start.unet.state_dict()
+    else:
+        stats_path = out / "latent_stats.json"
+        if stats_path.is_file():  # a resumed run keeps its normalisation
+            stats = json.loads(stats_path.read_text())
+        else:
+            lat = train_grid.object
+            stats = {"latent_shift": float(lat.mean()), "latent_scale": float(1.0 / lat.std().clamp_min(1e-6))}
+            out.mkdir(parents=True, exist_ok=True)
+            stats_path.write_text(json.dumps(stats))
+        layout_channels = ae.config.latent_channels + 20 * (2 if bimanual else 1)
+        unet_cfg = replace(unet or UNetConfig(), in_channels=layout_channels)
+        config = PriorConfig(bimanual=bimanual, object_channels=ae.config.latent_channels, unet=unet_cfg,
+                             latent_shift=stats["latent_shift"], latent_scale=stats["latent_scale"],
+                             cfg_dropout=cfg_dropout, grid=data.grid.to_dict())
+    _write_settings(out, "prior", s, {"config": config.to_dict(), "autoencoder": str(autoencoder),
+                                      "init_from": None if init_from is None else str(init_from),
+                                      "input_init": input_init, "trainable": trainable})
+
+    module = PriorModule(config.to_dict(), lr=s.lr, ema_decay=s.ema_decay, warmup=s.warmup, trainable=trainable,
+                         init_state=init_state)
+    prior = module.prior
+    x_train = prior.normalize(train_grid)
+    x_val = prior.normalize(val_grid) if val_texts else x_train[:0]
+    g = torch.Generator().manual_seed(s.seed)
+    train_loader = DataLoader(_GridTensors(x_train, train_texts), batch_size=s.batch_size, collate_fn=collate_grids,
+                              sampler=WeightedRandomSampler(data.train_weights, len(train_texts), generator=g),
+                              drop_last=len(train_texts) >= s.batch_size)
+    val_loader = DataLoader(_GridTensors(x_val, val_texts), batch_size=s.batch_size, collate_fn=collate_grids)
+    callbacks: list[Callback] = []
+    if s.render_every > 0:
+        from bghop.train.renders import SampleRenders
+
+        callbacks.append(SampleRenders(out / "samples", autoencoder, sorted(set(val_texts or train_texts))[:2],
+                                       every=s.render_every))
+    trainer = _trainer(s, out, callbacks)
+    t0 = time.time()
+    trainer.fit(module, train_loader, val_loader if val_texts else None, ckpt_path=_resume_path(out))
+    folder = out / "model"
+    metrics = _metrics(trainer)
+    if trainer.is_global_zero:
+        module.ema_prior().cpu().save_pretrained(folder, extra={"training": {
+            "steps": int(trainer.global_step), "data": s.data, "autoencoder": str(autoencoder),
+            "init_from": None if init_from is None else str(init_from), "trainable": trainable,
+            "train_samples": len(train_texts), "val_samples": len(val_texts),
+            "seconds_this_run": round(time.time() - t0, 1), **metrics}})
+    return PriorTrainResult(folder, metrics)
+

@@ -1,0 +1,58 @@
+"""Tiny shard folders for model/training tests: boxes and spheres with hand fields from the open hand.
+
+The samples are cheap but real: the object SDF is analytic (box or sphere) on the 64³ grid and
+the fields are skeletal fields of open-hand keypoints in named poses, so the autoencoder and
+the prior see the same value ranges as on the synthetic set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bghop.data.shards import Manifest, Sample, shard_path, write_shard
+from bghop.fields.encode import GridSettings
+from bghop.fields.skeletal import skeletal_field
+from bghop.geometry.grid import grid_coordinates
+
+
+def _object_sdf(kind: str, size: float, settings: GridSettings) -> np.ndarray:
+    spec = settings.sdf_spec
+    pts = grid_coordinates(spec.resolution, spec.lo, spec.hi).reshape(-1, 3).numpy()
+    if kind == "sphere":
+        d = np.linalg.norm(pts, axis=1) - size
+    else:
+        q = np.abs(pts) - size
+        d = np.linalg.norm(np.maximum(q, 0), axis=1) + np.minimum(q.max(axis=1), 0)
+    r = settings.sdf_resolution
+    return d.reshape(r, r, r).astype(np.float32)
+
+
+def _field(rng: np.random.Generator, settings: GridSettings) -> np.ndarray:
+    kp = torch.tensor(rng.uniform(-0.6, 0.6, size=(1, 20, 3)), dtype=torch.float32)
+    return skeletal_field(kp, settings.field)[0].numpy()
+
+
+def make_grid_data(folder: Path, n: int, bimanual: bool, seed: int = 0, shard_size: int = 8) -> Path:
+    """Write ``n`` samples (half boxes, half spheres) into ``folder`` with a manifest."""
+    settings = GridSettings()
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    m = Manifest(settings={"source": "test", "grid": settings.to_dict()})
+    samples = []
+    for i in range(n):
+        kind = "box" if i % 2 == 0 else "sphere"
+        text = f"grasp a {kind} with {'both hands' if bimanual else 'the right hand'}"
+        samples.append(Sample(object_sdf=_object_sdf(kind, float(rng.uniform(0.3, 0.6)), settings),
+                              right_field=_field(rng, settings),
+                              left_field=_field(rng, settings) if bimanual else None,
+                              text=text, object_id=f"{kind}-{i}", hands={}, nTo=np.eye(4)))
+    for k in range(0, n, shard_size):
+        idx = len(m.shards)
+        sha = write_shard(shard_path(folder, idx), samples[k:k + shard_size])
+        m.shards.append({"file": shard_path(folder, idx).name, "count": len(samples[k:k + shard_size]), "sha1": sha,
+                         "bimanual": bimanual})
+    m.save(folder)
+    return folder
