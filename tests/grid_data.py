@@ -16,6 +16,9 @@ from bghop.data.shards import Manifest, Sample, shard_path, write_shard
 from bghop.fields.encode import GridSettings
 from bghop.fields.skeletal import skeletal_field
 from bghop.geometry.grid import grid_coordinates
+from bghop.models.prior import InteractionPrior, PriorConfig
+from bghop.models.text import TextEncoder
+from bghop.models.unet import UNetConfig
 
 
 def _object_sdf(kind: str, size: float, settings: GridSettings) -> np.ndarray:
@@ -56,3 +59,41 @@ def make_grid_data(folder: Path, n: int, bimanual: bool, seed: int = 0, shard_si
                          "bimanual": bimanual})
     m.save(folder)
     return folder
+
+
+TINY_UNET = dict(base_channels=8, channel_mult=(1, 2), attention_levels=(1,), heads=2, context_dim=16)
+
+
+class WordHashEncoder(TextEncoder):
+    """A deterministic stand-in for the sentence encoder (tests only): one pseudo-random vector per word."""
+
+    name, dim = "test-words", 16
+
+    def _encode_uncached(self, texts):
+        words = [t.split() or [""] for t in texts]
+        n = max(len(w) for w in words) + 1
+        tok = torch.zeros(len(texts), n, self.dim)
+        mask = torch.zeros(len(texts), n, dtype=torch.bool)
+        for i, ws in enumerate(words):
+            for j, w in enumerate(["<s>", *ws] if ws != [""] else ["<s>"]):
+                g = torch.Generator().manual_seed(sum(ord(c) * 31 ** k for k, c in enumerate(w)) % (2 ** 31))
+                tok[i, j] = torch.randn(self.dim, generator=g)
+                mask[i, j] = True
+        return tok, mask
+
+
+def tiny_prior(bimanual: bool, seed: int = 0) -> InteractionPrior:
+    torch.manual_seed(seed)
+    cfg = PriorConfig(bimanual=bimanual, unet=UNetConfig(in_channels=43 if bimanual else 23, **TINY_UNET),
+                      latent_shift=0.1, latent_scale=2.0)
+    prior = InteractionPrior(cfg, text_encoder=WordHashEncoder())
+    _unzero(prior)
+    return prior
+
+
+def _unzero(module: torch.nn.Module) -> None:
+    """Zero-initialised output layers make an untrained net ignore its inputs: give them weights."""
+    with torch.no_grad():
+        for p in module.parameters():
+            if p.dim() > 1 and p.abs().sum() == 0:
+                p.normal_(0, 0.05)

@@ -7,50 +7,18 @@ from dataclasses import replace
 
 import pytest
 import torch
+from grid_data import TINY_UNET, _unzero, tiny_prior
 
 from bghop.fields.layout import InteractionGrid
 from bghop.models.autoencoder import AutoencoderConfig, ObjectAutoencoder, sdf_iou
 from bghop.models.checkpoint import WEIGHTS_NAME, CheckpointError
-from bghop.models.prior import InteractionPrior, PriorConfig, io_parameters, widen_to_bimanual
-from bghop.models.text import TextEmbedding, TextEncoder
+from bghop.models.prior import (
+    InteractionPrior,
+    io_parameters,
+    widen_to_bimanual,
+)
+from bghop.models.text import TextEmbedding
 from bghop.models.unet import UNet3D, UNetConfig
-
-TINY_UNET = dict(base_channels=8, channel_mult=(1, 2), attention_levels=(1,), heads=2, context_dim=16)
-
-
-class WordHashEncoder(TextEncoder):
-    """A deterministic stand-in for the sentence encoder (tests only): one pseudo-random vector per word."""
-
-    name, dim = "test-words", 16
-
-    def _encode_uncached(self, texts):
-        words = [t.split() or [""] for t in texts]
-        n = max(len(w) for w in words) + 1
-        tok = torch.zeros(len(texts), n, self.dim)
-        mask = torch.zeros(len(texts), n, dtype=torch.bool)
-        for i, ws in enumerate(words):
-            for j, w in enumerate(["<s>", *ws] if ws != [""] else ["<s>"]):
-                g = torch.Generator().manual_seed(sum(ord(c) * 31 ** k for k, c in enumerate(w)) % (2 ** 31))
-                tok[i, j] = torch.randn(self.dim, generator=g)
-                mask[i, j] = True
-        return tok, mask
-
-
-def tiny_prior(bimanual: bool, seed: int = 0) -> InteractionPrior:
-    torch.manual_seed(seed)
-    cfg = PriorConfig(bimanual=bimanual, unet=UNetConfig(in_channels=43 if bimanual else 23, **TINY_UNET),
-                      latent_shift=0.1, latent_scale=2.0)
-    prior = InteractionPrior(cfg, text_encoder=WordHashEncoder())
-    _unzero(prior)
-    return prior
-
-
-def _unzero(module: torch.nn.Module) -> None:
-    """Zero-initialised output layers make an untrained net ignore its inputs: give them weights."""
-    with torch.no_grad():
-        for p in module.parameters():
-            if p.dim() > 1 and p.abs().sum() == 0:
-                p.normal_(0, 0.05)
 
 
 def test_unet_shapes_and_text_dependence():
