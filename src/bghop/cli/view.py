@@ -1,0 +1,62 @@
+"""``bghop view DIR…``: an interactive 3D viewer of result folders in the browser."""
+
+from __future__ import annotations
+
+import argparse
+
+from bghop.cli.main import CLIError, add_common
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("view", help="interactive 3D viewer of result folders in the browser",
+                       description="Show result folders (DIR/<k>/object.obj, right_hand.obj, left_hand.obj, "
+                                   "hands.json) in the browser: object and both hands, a list of samples with "
+                                   "their metrics, toggles for contact points and penetration. The page is one "
+                                   "self-contained HTML file that works offline. Without --static it is served on "
+                                   "localhost until Ctrl-C.")
+    p.add_argument("folders", nargs="+", metavar="DIR", help="result folders (or single sample folders)")
+    p.add_argument("--static", metavar="OUT.html", default=None,
+                   help="write the page to this file and exit (share results as one file)")
+    p.add_argument("--port", type=int, default=8000, help="port of the local server (default 8000; 0 = any free)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser, just print the URL")
+    p.add_argument("--title", default=None, help="page title (default: the folder names)")
+    add_common(p)
+    p.set_defaults(func=_view)
+
+
+def _view(args: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+    import webbrowser
+    from pathlib import Path
+
+    from bghop.viz.viewer import ViewerError, serve_viewer, write_viewer
+
+    if not 0 <= args.port <= 65535:
+        raise CLIError("--port must be between 0 and 65535")
+    if args.static:
+        try:
+            out = write_viewer(args.folders, args.static, title=args.title)
+        except ViewerError as e:
+            raise CLIError(str(e)) from e
+        print(out)
+        return 0
+    tmp = Path(tempfile.mkdtemp(prefix="bghop-view-"))
+    try:
+        try:
+            write_viewer(args.folders, tmp / "index.html", title=args.title)
+            server = serve_viewer(tmp, port=args.port)
+        except ViewerError as e:
+            raise CLIError(str(e)) from e
+        try:
+            print(f"serving {len(args.folders)} folder(s) at {server.url}  (Ctrl-C stops)", flush=True)
+            if not args.no_browser:
+                webbrowser.open(server.url)
+            server.serve_forever()
+        except KeyboardInterrupt:
+            print("stopped")
+        finally:
+            server.server_close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
