@@ -5,7 +5,7 @@ accelerator; with more than one device (or node) it uses DDP. On GPU the default
 ``16-mixed``; on CPU full precision. Every run writes into its output folder::
 
     OUT/checkpoints/last.ckpt   resumable state (rerun the same command to resume)
-    OUT/logs/metrics.csv        loss curves (plus TensorBoard events when tensorboard is installed)
+    OUT/logs/version_N/metrics.csv  loss curves, one version per (resumed) run (TensorBoard events in OUT/tb)
     OUT/samples/step_*.png      periodic sample renders (prior)
     OUT/loss.png                the loss curves as a picture
     OUT/model/                  the exported EMA model (config.json + model.safetensors)
@@ -100,7 +100,7 @@ class _LossPlot(Callback):
             try:
                 from bghop.viz.plots import plot_loss_curves
 
-                plot_loss_curves(self.out / "logs" / "metrics.csv", self.out / "loss.png")
+                plot_loss_curves(sorted((self.out / "logs").glob("version_*/metrics.csv")), self.out / "loss.png")
             except (OSError, ValueError, KeyError) as e:
                 logger.warning("could not plot the loss curves: %s", e)
 
@@ -115,13 +115,13 @@ def _trainer(s: TrainSettings, out: Path, callbacks: list[Callback]) -> L.Traine
     gpu = _gpu(s)
     precision = s.precision or ("16-mixed" if gpu else "32-true")
     multi = s.num_nodes > 1 or (s.devices not in ("auto", 1, "1") and gpu)
-    loggers: list = [CSVLogger(str(out), name="logs", version="")]
+    # a new version folder per (resumed) run, so resuming never overwrites earlier loss history
+    loggers: list = [CSVLogger(str(out), name="logs")]
     try:
+        import tensorboard  # noqa: F401
         from lightning.pytorch.loggers import TensorBoardLogger
 
-        import tensorboard  # noqa: F401
-
-        loggers.append(TensorBoardLogger(str(out), name="tb", version=""))
+        loggers.append(TensorBoardLogger(str(out), name="tb"))
     except ImportError:
         logger.info("tensorboard not installed: CSV logs only")
     ckpt = ModelCheckpoint(dirpath=str(out / "checkpoints"), save_last=True, save_top_k=0,
@@ -168,14 +168,18 @@ def _metrics(trainer: L.Trainer) -> dict:
     return {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
 
 
-def train_autoencoder(s: TrainSettings, config: AutoencoderConfig = AutoencoderConfig()) -> Path:
-    """Train the object autoencoder on the objects of every sample in ``s.data``; returns the exported model folder."""
+def train_autoencoder(s: TrainSettings, config: AutoencoderConfig = AutoencoderConfig(),
+                      callbacks: list[Callback] | None = None) -> Path:
+    """Train the object autoencoder on the objects of every sample in ``s.data``; returns the exported model folder.
+
+    ``callbacks``: extra Lightning callbacks.
+    """
     out = Path(s.out)
     L.seed_everything(s.seed, workers=True)
     data = open_grid_data([parse_source(d) for d in s.data], bimanual=None)
     _write_settings(out, "autoencoder", s, {"config": config.to_dict()})
     module = AutoencoderModule(config.to_dict(), lr=s.lr, ema_decay=s.ema_decay, warmup=s.warmup)
-    trainer = _trainer(s, out, [])
+    trainer = _trainer(s, out, list(callbacks or []))
     t0 = time.time()
     trainer.fit(module, data.train_loader(s.batch_size, s.seed, s.workers), data.val_loader(s.batch_size, s.workers),
                 ckpt_path=_resume_path(out))
@@ -225,7 +229,8 @@ class PriorTrainResult:
 
 def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool = True,
                 unet: UNetConfig | None = None, init_from: str | os.PathLike | None = None,
-                input_init: str = "zero", trainable: str = "all", cfg_dropout: float = 0.2) -> PriorTrainResult:
+                input_init: str = "zero", trainable: str = "all", cfg_dropout: float = 0.2,
+                callbacks: list[Callback] | None = None) -> PriorTrainResult:
     """Train the prior on ``s.data``.
 
     Args:
@@ -238,6 +243,7 @@ def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool
         input_init: how the widened input layer starts (``"zero"`` or ``"copy"``).
         trainable: ``"all"`` or ``"io"`` (freeze all but the widened layers).
         cfg_dropout: probability of the empty prompt during training.
+        callbacks: extra Lightning callbacks.
     """
     out = Path(s.out)
     L.seed_everything(s.seed, workers=True)
@@ -287,7 +293,7 @@ def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool
                               sampler=WeightedRandomSampler(data.train_weights, len(train_texts), generator=g),
                               drop_last=len(train_texts) >= s.batch_size)
     val_loader = DataLoader(_GridTensors(x_val, val_texts), batch_size=s.batch_size, collate_fn=collate_grids)
-    callbacks: list[Callback] = []
+    callbacks = list(callbacks or [])
     if s.render_every > 0:
         from bghop.train.renders import SampleRenders
 

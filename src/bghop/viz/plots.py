@@ -11,18 +11,24 @@ from bghop.viz.render import save_figure
 __all__ = ["plot_loss_curves"]
 
 
-def plot_loss_curves(metrics_csv: str | os.PathLike, path: str | os.PathLike) -> Path:
-    """Plot every ``train/*`` and ``val/*`` column of a Lightning ``metrics.csv`` against the step (PNG, atomic)."""
+def plot_loss_curves(metrics_csv: str | os.PathLike | list, path: str | os.PathLike) -> Path:
+    """Plot every ``train/*`` and ``val/*`` column of Lightning ``metrics.csv`` file(s) against the step (PNG, atomic).
+
+    Several files (the versions of a resumed run) are concatenated in the order given.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    with open(metrics_csv, newline="") as f:
-        rows = list(csv.DictReader(f))
+    files = metrics_csv if isinstance(metrics_csv, list) else [metrics_csv]
+    rows: list[dict] = []
+    for name in files:
+        with open(name, newline="") as f:
+            rows += list(csv.DictReader(f))
     if not rows:
         raise ValueError(f"{metrics_csv} is empty")
-    cols = [c for c in rows[0] if c.startswith(("train/", "val/")) and not c.endswith("_epoch")]
+    cols = sorted({c for r in rows for c in r if c.startswith(("train/", "val/")) and not c.endswith("_epoch")})
     if not cols:
         raise ValueError(f"{metrics_csv} has no train/ or val/ columns")
     fig, axes = plt.subplots(1, len(cols), figsize=(3.2 * len(cols), 2.8), squeeze=False)

@@ -1,0 +1,125 @@
+"""Training end to end with tiny models on tiny shard folders: export, resume, widening, CLI errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from bghop.cli.main import main
+from bghop.models.autoencoder import AutoencoderConfig, ObjectAutoencoder
+from bghop.models.prior import InteractionPrior
+from bghop.models.unet import UNetConfig
+from bghop.train.data import open_grid_data, parse_source
+from bghop.train.run import TrainSettings, train_autoencoder, train_prior
+from grid_data import make_grid_data
+
+TINY = UNetConfig(base_channels=8, channel_mult=(1, 2), attention_levels=(1,), heads=2)
+AE = AutoencoderConfig(channels=(4, 8, 8))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    return {"bi": make_grid_data(root / "bi", 24, True), "single": make_grid_data(root / "single", 24, False, seed=1)}
+
+
+@pytest.fixture(scope="module")
+def autoencoder(data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ae")
+    s = TrainSettings(out=str(out), data=[str(data["bi"]), str(data["single"])], steps=3, batch_size=4, val_every=3,
+                      checkpoint_every=3, render_every=0)
+    return train_autoencoder(s, AE)
+
+
+def test_parse_source_and_split(data):
+    assert parse_source("a/b:3").weight == 3.0 and parse_source("a/b:3").folder == "a/b"
+    assert parse_source("C:/data").folder == "C:/data"
+    d = open_grid_data([parse_source(str(data["bi"]))], bimanual=True, val_every=6)
+    assert len(d.train) == 20 and len(d.val) == 4
+    assert "left_field" in d.train[0] and d.train[0]["object_sdf"].abs().max() <= 0.2 + 1e-3
+    with pytest.raises(ValueError, match="no samples"):
+        open_grid_data([parse_source(str(data["bi"]))], bimanual=False)
+    with pytest.raises(FileNotFoundError, match="manifest"):
+        open_grid_data([parse_source(str(data["bi"] / "nope"))], bimanual=True)
+
+
+def test_autoencoder_run_exports_model(autoencoder):
+    ae = ObjectAutoencoder.from_pretrained(autoencoder)
+    assert ae.config == AE
+    meta = json.loads((autoencoder / "config.json").read_text())
+    assert meta["training"]["steps"] == 3 and "val/iou" in meta["training"]
+    run = autoencoder.parent
+    assert (run / "checkpoints" / "last.ckpt").is_file() and (run / "logs" / "version_0" / "metrics.csv").is_file()
+    assert (run / "loss.png").is_file()
+
+
+class _StopAt(Callback):
+    """Simulates an interruption (Ctrl-C) after ``step`` optimiser steps."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        if trainer.global_step >= self.step:
+            raise KeyboardInterrupt
+
+
+class _FirstStep(Callback):
+    def __init__(self) -> None:
+        self.first: int | None = None
+
+    def on_train_batch_start(self, trainer, *args) -> None:
+        if self.first is None:
+            self.first = trainer.global_step
+
+
+def test_prior_resumes_after_interruption(data, autoencoder, tmp_path):
+    s = TrainSettings(out=str(tmp_path / "p"), data=[str(data["single"])], steps=6, batch_size=4, val_every=3,
+                      checkpoint_every=2, render_every=0)
+    with pytest.raises(SystemExit):  # Lightning turns Ctrl-C into a graceful shutdown and exit(1)
+        train_prior(s, autoencoder, bimanual=False, unet=TINY, callbacks=[_StopAt(3)])
+    assert (tmp_path / "p" / "checkpoints" / "last.ckpt").is_file()
+    assert not (tmp_path / "p" / "model").exists()  # nothing exported from an interrupted run
+    first = _FirstStep()
+    res = train_prior(s, autoencoder, bimanual=False, unet=TINY, callbacks=[first])
+    assert first.first == 2  # resumed from the step-2 checkpoint, not from 0
+    assert {p.name for p in (tmp_path / "p" / "logs").iterdir()} == {"version_0", "version_1"}  # history kept
+    meta = json.loads((res.model / "config.json").read_text())
+    assert meta["training"]["steps"] == 6
+    prior = InteractionPrior.from_pretrained(res.model)
+    assert not prior.config.bimanual and prior.config.unet.base_channels == 8
+    stats = json.loads((tmp_path / "p" / "latent_stats.json").read_text())
+    assert prior.config.latent_scale == pytest.approx(stats["latent_scale"])
+
+
+def test_widened_bimanual_run_starts_from_single_hand(data, autoencoder, tmp_path):
+    single = train_prior(TrainSettings(out=str(tmp_path / "s"), data=[str(data["single"])], steps=2, batch_size=4,
+                                       val_every=2, checkpoint_every=2, render_every=0),
+                         autoencoder, bimanual=False, unet=TINY).model
+    res = train_prior(TrainSettings(out=str(tmp_path / "b"), data=[str(data["bi"])], steps=2, batch_size=4,
+                                    val_every=2, checkpoint_every=2, render_every=0),
+                      autoencoder, bimanual=True, init_from=single, trainable="io")
+    wide = InteractionPrior.from_pretrained(res.model)
+    base = InteractionPrior.from_pretrained(single)
+    assert wide.config.bimanual and wide.config.latent_scale == base.config.latent_scale
+    # trainable="io": everything but the first/last convolutions is still the single-hand model
+    sw, bw = wide.unet.state_dict(), base.unet.state_dict()
+    for k, v in bw.items():
+        if not k.startswith(("conv_in", "conv_out")):
+            torch.testing.assert_close(sw[k], v)
+    assert "val/loss" in res.metrics
+
+
+def test_train_cli_errors(data, autoencoder, tmp_path, capsys):
+    assert main(["train", "prior", "--data", str(tmp_path / "missing"), "--autoencoder", str(autoencoder),
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "manifest" in capsys.readouterr().err
+    assert main(["train", "prior", "--data", str(data["bi"]), "--autoencoder", str(tmp_path / "noae"),
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["train", "prior", "--data", str(data["bi"]), "--autoencoder", str(autoencoder),
+                 "--out", str(tmp_path / "o"), "--steps", "0"]) == 2
+    assert not (tmp_path / "o").exists()
