@@ -12,7 +12,7 @@ import logging
 
 import lightning as L
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from bghop.models.autoencoder import AutoencoderConfig, ObjectAutoencoder, sdf_iou
 from bghop.models.prior import InteractionPrior, PriorConfig, io_parameters
@@ -23,7 +23,15 @@ logger = logging.getLogger(__name__)
 
 
 def _ema(module: torch.nn.Module, decay: float) -> AveragedModel:
-    ema = AveragedModel(module, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    """EMA copy with the usual warm-up ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates, so short runs
+    are not dominated by the initial weights."""
+
+    def avg_fn(avg: torch.Tensor, cur: torch.Tensor, num_averaged: torch.Tensor) -> torch.Tensor:
+        n = float(num_averaged)
+        d = min(decay, (1.0 + n) / (10.0 + n))
+        return avg * d + cur * (1.0 - d)
+
+    ema = AveragedModel(module, avg_fn=avg_fn, use_buffers=True)
     ema.requires_grad_(False)
     return ema
 

@@ -1,0 +1,81 @@
+"""Does single-hand initialisation help the bimanual prior? (the BG-HOP extension, measured)
+
+Trains two bimanual priors on the same bimanual data, with the same steps, batch, seed and
+architecture: (a) from scratch, (b) widened from a trained single-hand prior. Prints the
+validation denoising loss (fixed noise and timesteps, EMA weights) of both at every validation
+step, and writes the table to OUT/extension.json and the curves to OUT/extension.png.
+
+    python scripts/compare_extension.py --data DATA_BI --autoencoder AE/model \
+        --single SINGLE/model --out runs/extension --steps 600
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+from bghop.models.prior import InteractionPrior
+from bghop.train.run import TrainSettings, train_prior
+
+
+def _val_curve(run: Path) -> dict[int, float]:
+    out: dict[int, float] = {}
+    for f in sorted((run / "logs").glob("version_*/metrics.csv")):
+        with open(f, newline="") as fh:
+            for r in csv.DictReader(fh):
+                if r.get("val/loss"):
+                    out[int(r["step"])] = float(r["val/loss"])
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", nargs="+", required=True, help="bimanual shard folders")
+    ap.add_argument("--autoencoder", required=True)
+    ap.add_argument("--single", required=True, help="trained single-hand prior folder")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--val-every", type=int, default=100)
+    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    out = Path(args.out)
+    single = InteractionPrior.from_pretrained(args.single)
+    runs = {}
+    for name, init in (("scratch", None), ("from_single", args.single)):
+        s = TrainSettings(out=str(out / name), data=args.data, steps=args.steps, batch_size=args.batch_size,
+                          lr=args.lr, val_every=args.val_every, checkpoint_every=args.val_every, seed=args.seed,
+                          render_every=0, threads=args.threads)
+        res = train_prior(s, args.autoencoder, bimanual=True, unet=single.config.unet, init_from=init)
+        runs[name] = _val_curve(out / name)
+        print(f"{name}: final {res.metrics}")
+    steps = sorted(set(runs["scratch"]) | set(runs["from_single"]))
+    print(f"\n{'step':>6s} {'scratch':>10s} {'from single':>12s}")
+    for st in steps:
+        a, b = runs["scratch"].get(st), runs["from_single"].get(st)
+        print(f"{st:6d} {a if a is not None else float('nan'):10.4f} {b if b is not None else float('nan'):12.4f}")
+    (out / "extension.json").write_text(json.dumps({"val_loss": runs, "settings": vars(args)}, indent=1))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bghop.viz.render import save_figure
+
+    fig, ax = plt.subplots(figsize=(4.5, 3))
+    for name, curve in runs.items():
+        xs = sorted(curve)
+        ax.plot(xs, [curve[x] for x in xs], marker="o", label=name.replace("_", " "))
+    ax.set_xlabel("bimanual fine-tuning step")
+    ax.set_ylabel("validation ε-MSE (EMA)")
+    ax.legend()
+    fig.tight_layout()
+    save_figure(fig, out / "extension.png")
+
+
+if __name__ == "__main__":
+    main()
