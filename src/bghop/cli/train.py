@@ -53,7 +53,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _settings(args: argparse.Namespace):
+    import logging
+
     from bghop.train.run import TrainSettings
+
+    if getattr(args, "verbose", 0) == 0:  # Lightning's start-up chatter only with -v
+        for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
     if args.steps < 1 or args.batch_size < 1:
         raise CLIError("--steps and --batch-size must be positive")

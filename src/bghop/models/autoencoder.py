@@ -19,7 +19,13 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
-from bghop.models.checkpoint import CheckpointError, default_model_dir, load_model_folder, read_model_config, save_model_folder
+from bghop.models.checkpoint import (
+    CheckpointError,
+    default_model_dir,
+    load_model_folder,
+    read_model_config,
+    save_model_folder,
+)
 
 __all__ = ["AutoencoderConfig", "ObjectAutoencoder", "LatentDistribution", "sdf_iou"]
 

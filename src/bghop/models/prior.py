@@ -30,9 +30,19 @@ from tqdm.auto import tqdm
 
 from bghop.fields.encode import GridSettings
 from bghop.fields.layout import ChannelLayout, InteractionGrid
-from bghop.models.checkpoint import (CheckpointError, default_model_dir, load_model_folder, read_model_config,
-                                     save_model_folder)
-from bghop.models.text import DEFAULT_TEXT_ENCODER, TextEmbedding, TextEncoder, load_text_encoder
+from bghop.models.checkpoint import (
+    CheckpointError,
+    default_model_dir,
+    load_model_folder,
+    read_model_config,
+    save_model_folder,
+)
+from bghop.models.text import (
+    DEFAULT_TEXT_ENCODER,
+    TextEmbedding,
+    TextEncoder,
+    load_text_encoder,
+)
 from bghop.models.unet import UNet3D, UNetConfig
 
 __all__ = ["DiffusionConfig", "PriorConfig", "InteractionPrior", "widen_to_bimanual", "make_scheduler", "io_parameters"]
