@@ -123,3 +123,16 @@ def test_train_cli_errors(data, autoencoder, tmp_path, capsys):
     assert main(["train", "prior", "--data", str(data["bi"]), "--autoencoder", str(autoencoder),
                  "--out", str(tmp_path / "o"), "--steps", "0"]) == 2
     assert not (tmp_path / "o").exists()
+
+
+def test_cube_symmetry_keeps_the_sdf():
+    from bghop.train.modules import random_cube_symmetry
+
+    x = torch.arange(2 * 4 * 4 * 4, dtype=torch.float32).reshape(2, 1, 4, 4, 4)
+    seen = set()
+    for seed in range(40):
+        y = random_cube_symmetry(x, torch.Generator().manual_seed(seed))
+        assert y.shape == x.shape
+        assert torch.equal(y.flatten(1).sort().values, x.flatten(1).sort().values)  # same values, moved
+        seen.add(tuple(y[0, 0, 0, 0].tolist()))
+    assert len(seen) > 4  # several different symmetries
