@@ -225,7 +225,8 @@ def collect_manifest(out: str | os.PathLike, cfg: SynthConfig) -> Manifest:
 
 def synthesize(out: str | os.PathLike, cfg: SynthConfig, workers: int = 1, executor: str = "process",
                progress: bool = True) -> Manifest:
-    """Generate every missing shard, then write the manifest.
+    """Generate every missing shard; the manifest is rewritten after every finished shard, so a
+    folder whose run is still going (or was interrupted) can already be trained on or shown.
 
     Args:
         out: data folder (created; complete shards already there are kept).
@@ -255,9 +256,11 @@ def synthesize(out: str | os.PathLike, cfg: SynthConfig, workers: int = 1, execu
             ready, pending = ray.wait(pending)
             for r in ready:
                 bar.update(ray.get(r)["count"])
+                collect_manifest(out, cfg)
     elif workers <= 1:
         for j in todo:
             bar.update(generate_shard(j, cfg, out, threads=torch.get_num_threads())["count"])
+            collect_manifest(out, cfg)
     else:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -265,5 +268,6 @@ def synthesize(out: str | os.PathLike, cfg: SynthConfig, workers: int = 1, execu
             futs = [pool.submit(generate_shard, j, cfg, out, 1) for j in todo]
             for f in as_completed(futs):
                 bar.update(f.result()["count"])
+                collect_manifest(out, cfg)
     bar.close()
     return collect_manifest(out, cfg)
