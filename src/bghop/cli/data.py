@@ -80,7 +80,7 @@ def _synth(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from bghop.viz.data import show_samples
+    from bghop.data.show import show_samples
 
     try:
         paths = show_samples(args.data, args.out, k=args.k, seed=args.seed)
