@@ -42,6 +42,13 @@ def test_parse_source_and_split(data):
     assert "left_field" in d.train[0] and d.train[0]["object_sdf"].abs().max() <= 0.2 + 1e-3
     with pytest.raises(ValueError, match="no samples"):
         open_grid_data([parse_source(str(data["bi"]))], bimanual=False)
+    r = parse_source(str(data["bi"]) + "@right:2")
+    assert r.right_only and r.weight == 2.0 and r.folder == str(data["bi"])
+    single = open_grid_data([r], bimanual=False, val_every=6)
+    assert len(single.train) == 20 and "left_field" not in single.train[0]
+    assert single.train[0]["text"].endswith("with the right hand")
+    with pytest.raises(ValueError, match="single-hand"):
+        open_grid_data([r], bimanual=True)
     with pytest.raises(FileNotFoundError, match="manifest"):
         open_grid_data([parse_source(str(data["bi"] / "nope"))], bimanual=True)
 

@@ -8,8 +8,9 @@ from bghop.cli.main import CLIError, add_common
 
 
 def _common_train(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", nargs="+", required=True, metavar="DIR[:WEIGHT]",
-                   help="shard folders (bghop data synth/arctic), optionally with a mixing weight, e.g. synth:1 arctic:3")
+    p.add_argument("--data", nargs="+", required=True, metavar="DIR[@right][:WEIGHT]",
+                   help="shard folders (bghop data synth/arctic), optionally with a mixing weight, e.g. synth:1 "
+                        "arctic:3; DIR@right uses the right hands of a bimanual folder as single-hand samples")
     p.add_argument("--out", required=True, help="run folder; rerun the same command to resume from its last checkpoint")
     p.add_argument("--steps", type=int, default=2000, help="optimiser steps (default 2000)")
     p.add_argument("--batch-size", type=int, default=16, help="batch size per device (default 16)")

@@ -1,6 +1,8 @@
 """Training data for the autoencoder and the prior: one or more shard folders, mixed by weight.
 
-A source is ``DIR`` or ``DIR:WEIGHT`` (e.g. synthetic and ARCTIC mixed 1:3). Each folder's
+A source is ``DIR``, ``DIR:WEIGHT`` (e.g. synthetic and ARCTIC mixed 1:3) or ``DIR@right[:WEIGHT]``:
+the right hands of a bimanual folder used as single-hand samples (prompt "… with the right
+hand"), for single-hand training when one-hand captures are scarce. Each folder's
 samples are split deterministically into train/validation (every ``val_every``-th sample goes
 to validation), so a rerun or a resumed run sees the same split.
 """
@@ -24,25 +26,38 @@ from torch.utils.data import (
 from bghop.data.shards import TRUNCATION, Manifest, ShardDataset
 from bghop.fields.encode import GridSettings
 
-__all__ = ["DataSource", "parse_source", "GridData", "open_grid_data", "collate_grids", "grid_settings_of"]
+__all__ = ["DataSource", "parse_source", "as_right_hand_prompt", "GridData", "open_grid_data", "collate_grids", "grid_settings_of"]
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class DataSource:
-    """A shard folder and its mixing weight."""
+    """A shard folder, its mixing weight, and whether to use only the right hands of its bimanual samples."""
 
     folder: str
     weight: float = 1.0
+    right_only: bool = False
 
 
 def parse_source(spec: str) -> DataSource:
-    """``"DIR"`` or ``"DIR:WEIGHT"`` → :class:`DataSource` (a Windows drive letter is not a weight)."""
+    """``"DIR"``, ``"DIR:WEIGHT"``, ``"DIR@right"`` or ``"DIR@right:WEIGHT"`` → :class:`DataSource`.
+
+    A Windows drive letter (``C:/data``) is not a weight.
+    """
+    weight = 1.0
     head, sep, tail = spec.rpartition(":")
     if sep and head and tail.replace(".", "", 1).isdigit():
-        return DataSource(head, float(tail))
-    return DataSource(spec, 1.0)
+        spec, weight = head, float(tail)
+    right_only = spec.endswith("@right")
+    if right_only:
+        spec = spec[: -len("@right")]
+    return DataSource(spec, weight, right_only)
+
+
+def as_right_hand_prompt(text: str) -> str:
+    """"grasp a box with both hands" → "grasp a box with the right hand"."""
+    return text.replace(" with both hands", " with the right hand")
 
 
 def grid_settings_of(folder: str | os.PathLike) -> GridSettings:
@@ -57,16 +72,17 @@ def grid_settings_of(folder: str | os.PathLike) -> GridSettings:
 class _Items(Dataset):
     """A ShardDataset view that returns the SDF in n-units and drops the left hand when asked."""
 
-    def __init__(self, ds: ShardDataset, keep_left: bool) -> None:
-        self.ds, self.keep_left = ds, keep_left
+    def __init__(self, ds: ShardDataset, keep_left: bool, right_prompt: bool = False) -> None:
+        self.ds, self.keep_left, self.right_prompt = ds, keep_left, right_prompt
 
     def __len__(self) -> int:
         return len(self.ds)
 
     def __getitem__(self, i: int) -> dict:
         item = self.ds[i]
+        text = as_right_hand_prompt(item["text"]) if self.right_prompt else item["text"]
         out = {"object_sdf": item["object_tsdf"] * TRUNCATION, "right_field": item["right_field"],
-               "text": item["text"], "object_id": item["object_id"]}
+               "text": text, "object_id": item["object_id"]}
         if self.keep_left:
             out["left_field"] = item["left_field"]
         return out
@@ -130,7 +146,10 @@ def open_grid_data(sources: list[DataSource], bimanual: bool | None, val_every: 
             raise ValueError(f"{folder} was built with different grid settings than {sources[0].folder}; "
                              "train on folders with one grid setting")
         # keep every shard once read: random access over a few thousand float16 samples fits in memory
-        ds = _Items(ShardDataset(folder, bimanual=bimanual, cache_shards=1_000_000), keep_left=bimanual is True)
+        if src.right_only and bimanual is not False:
+            raise ValueError(f"{src.folder}@right gives single-hand samples: use it for single-hand training")
+        shards = ShardDataset(folder, bimanual=True if src.right_only else bimanual, cache_shards=1_000_000)
+        ds = _Items(shards, keep_left=bimanual is True, right_prompt=src.right_only)
         n = len(ds)
         if n == 0:
             kind = {True: "bimanual", False: "single-hand", None: ""}[bimanual]
