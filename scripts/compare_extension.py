@@ -7,6 +7,9 @@ step, and writes the table to OUT/extension.json and the curves to OUT/extension
 
     python scripts/compare_extension.py --data DATA_BI --autoencoder AE/model \
         --single SINGLE/model --out runs/extension --steps 600
+
+    # or only compare two finished runs (their OUT/logs):
+    python scripts/compare_extension.py --report RUN_SCRATCH RUN_FROM_SINGLE --out runs/extension
 """
 
 from __future__ import annotations
@@ -32,9 +35,11 @@ def _val_curve(run: Path) -> dict[int, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", nargs="+", required=True, help="bimanual shard folders")
-    ap.add_argument("--autoencoder", required=True)
-    ap.add_argument("--single", required=True, help="trained single-hand prior folder")
+    ap.add_argument("--data", nargs="+", help="bimanual shard folders")
+    ap.add_argument("--autoencoder")
+    ap.add_argument("--single", help="trained single-hand prior folder")
+    ap.add_argument("--report", nargs=2, metavar=("SCRATCH_RUN", "FROM_SINGLE_RUN"),
+                    help="do not train: compare two finished run folders")
     ap.add_argument("--out", required=True)
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--batch-size", type=int, default=16)
@@ -44,9 +49,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     out = Path(args.out)
-    single = InteractionPrior.from_pretrained(args.single)
+    out.mkdir(parents=True, exist_ok=True)
     runs = {}
-    for name, init in (("scratch", None), ("from_single", args.single)):
+    if args.report:
+        runs = {"scratch": _val_curve(Path(args.report[0])), "from_single": _val_curve(Path(args.report[1]))}
+    elif not (args.data and args.autoencoder and args.single):
+        ap.error("--data, --autoencoder and --single are needed unless --report is given")
+    else:
+        single = InteractionPrior.from_pretrained(args.single)
+    for name, init in (() if args.report else (("scratch", None), ("from_single", args.single))):
         s = TrainSettings(out=str(out / name), data=args.data, steps=args.steps, batch_size=args.batch_size,
                           lr=args.lr, val_every=args.val_every, checkpoint_every=args.val_every, seed=args.seed,
                           render_every=0, threads=args.threads)
