@@ -15,6 +15,7 @@ def _common_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=2000, help="optimiser steps (default 2000)")
     p.add_argument("--batch-size", type=int, default=16, help="batch size per device (default 16)")
     p.add_argument("--lr", type=float, default=2e-4, help="learning rate (default 2e-4)")
+    p.add_argument("--warmup", type=int, default=100, help="linear learning-rate warm-up steps (default 100)")
     p.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay per step (default 0.999)")
     p.add_argument("--val-every", type=int, default=250, help="validate every N steps (default 250)")
     p.add_argument("--checkpoint-every", type=int, default=250, help="checkpoint every N steps (default 250)")
@@ -72,6 +73,7 @@ def _settings(args: argparse.Namespace):
     elif devices != "auto":
         devices = int(devices)
     return TrainSettings(out=args.out, data=args.data, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                         warmup=args.warmup,
                          ema_decay=args.ema_decay, val_every=args.val_every, checkpoint_every=args.checkpoint_every,
                          accelerator=accelerator, devices=devices, num_nodes=args.num_nodes,
                          precision=args.precision, seed=args.seed, workers=args.workers, threads=args.threads,
