@@ -279,7 +279,7 @@ def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool
         config = PriorConfig(bimanual=bimanual, object_channels=ae.config.latent_channels, unet=unet_cfg,
                              latent_shift=stats["latent_shift"], latent_scale=stats["latent_scale"],
                              cfg_dropout=cfg_dropout, grid=data.grid.to_dict())
-    _write_settings(out, "prior", s, {"config": config.to_dict(), "autoencoder": str(autoencoder),
+    _write_settings(out, "prior", s, {"config": config.to_dict(), "autoencoder": str(Path(autoencoder).resolve()),
                                       "init_from": None if init_from is None else str(init_from),
                                       "input_init": input_init, "trainable": trainable})
 
@@ -306,7 +306,7 @@ def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool
     metrics = _metrics(trainer)
     if trainer.is_global_zero:
         module.ema_prior().cpu().save_pretrained(folder, extra={"training": {
-            "steps": int(trainer.global_step), "data": s.data, "autoencoder": str(autoencoder),
+            "steps": int(trainer.global_step), "data": s.data, "autoencoder": str(Path(autoencoder).resolve()),
             "init_from": None if init_from is None else str(init_from), "trainable": trainable,
             "train_samples": len(train_texts), "val_samples": len(val_texts),
             "seconds_this_run": round(time.time() - t0, 1), **metrics}})
