@@ -1,0 +1,253 @@
+"""Differentiable hand–object state and its interaction grid (the SDS forward pass).
+
+Grasp synthesis optimises, per grasp of a batch:
+
+* both hands' articulation ``pose`` ``(B, 45)``;
+* the right hand's rigid pose relative to the object, ``oTh_r`` (6D rotation ``(B, 6)`` and a
+  translation ``(B, 3)``, metres, hand-layer convention: rotation about the rest wrist ``J0``);
+* the left hand's rigid pose relative to the right hand's frame, ``h_rTh_l`` (same
+  parametrisation, expressed in the right hand's own frame).
+
+:class:`InteractionGridBuilder` turns this state into exactly the grid a training sample is
+made of (:func:`bghop.fields.encode.encode_grid`), but differentiably: the object's SDF is
+resampled on the 64³ grid of the right hand's normalised frame ``n`` from a grid computed once
+around the object (:class:`~bghop.contact.energies.ObjectSDF`, trilinear), encoded by the
+object autoencoder, and both hands' skeletal fields are computed from their keypoints in ``n``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from bghop.contact.energies import ObjectSDF
+from bghop.core.rotations import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_rot6d, rot6d_to_matrix
+from bghop.core.transforms import apply_transform, invert_transform, make_transform
+from bghop.fields.encode import GridSettings, hand_params_in
+from bghop.fields.frame import hand_rest_joints
+from bghop.fields.layout import InteractionGrid
+from bghop.fields.skeletal import skeletal_field
+from bghop.geometry.grid import grid_coordinates
+from bghop.hands.base import HandModel, HandOutput
+from bghop.hands.params import HandParams
+from bghop.models.autoencoder import ObjectAutoencoder
+
+__all__ = ["GraspVariables", "PosedHands", "InteractionGridBuilder", "rigid_from_params", "params_from_rigid",
+           "variables_from_params"]
+
+
+def rigid_from_params(r6: Tensor, transl: Tensor, j0: Tensor) -> Tensor:
+    """``aTh`` ``(B, 4, 4)`` of a hand placed by a 6D rotation ``(B, 6)`` and ``transl`` ``(B, 3)``.
+
+    Hand-layer convention: the rotation is about the rest wrist ``j0`` ``(3,)``, so
+    ``aTh = [R | j0 − R j0 + t]`` (:func:`bghop.fields.frame.compute_oTh`).
+    """
+    R = rot6d_to_matrix(r6)
+    t = j0 - (R @ j0[:, None])[..., 0] + transl
+    return make_transform(R, t)
+
+
+def params_from_rigid(aTh: Tensor, j0: Tensor) -> tuple[Tensor, Tensor]:
+    """Inverse of :func:`rigid_from_params`: ``(B, 4, 4)`` → 6D rotation ``(B, 6)``, ``transl`` ``(B, 3)``."""
+    R, t = aTh[:, :3, :3], aTh[:, :3, 3]
+    return matrix_to_rot6d(R), t - j0 + (R @ j0[:, None])[..., 0]
+
+
+@dataclass
+class GraspVariables:
+    """The optimised quantities of a batch of grasps (plain tensors; the optimiser owns them).
+
+    Attributes:
+        right_pose: ``(B, 45)`` right-hand articulation.
+        right_rot: ``(B, 6)`` 6D rotation of the right hand in the object frame.
+        right_transl: ``(B, 3)`` metres, right hand in the object frame.
+        left_pose: ``(B, 45)`` or None (single hand).
+        left_rot: ``(B, 6)`` left hand's rotation in the right hand's frame, or None.
+        left_transl: ``(B, 3)`` metres, left hand in the right hand's frame, or None.
+    """
+
+    right_pose: Tensor
+    right_rot: Tensor
+    right_transl: Tensor
+    left_pose: Tensor | None = None
+    left_rot: Tensor | None = None
+    left_transl: Tensor | None = None
+
+    _NAMES = ("right_pose", "right_rot", "right_transl", "left_pose", "left_rot", "left_transl")
+
+    @property
+    def bimanual(self) -> bool:
+        return self.left_pose is not None
+
+    @property
+    def batch_size(self) -> int:
+        return self.right_pose.shape[0]
+
+    def tensors(self) -> dict[str, Tensor]:
+        """The present tensors by name."""
+        return {k: getattr(self, k) for k in self._NAMES if getattr(self, k) is not None}
+
+    def clone(self, requires_grad: bool = False) -> "GraspVariables":
+        """Detached copies (optionally leaf tensors that require gradients)."""
+        return GraspVariables(**{k: v.detach().clone().requires_grad_(requires_grad)
+                                 for k, v in self.tensors().items()})
+
+    def finite(self) -> Tensor:
+        """``(B,)`` bool: every value of the grasp is finite."""
+        ok = torch.ones(self.batch_size, dtype=torch.bool, device=self.right_pose.device)
+        for v in self.tensors().values():
+            ok &= torch.isfinite(v.detach()).flatten(1).all(1)
+        return ok
+
+    def select(self, index: Tensor) -> "GraspVariables":
+        """The grasps at ``index`` (long or bool ``(B,)``)."""
+        return GraspVariables(**{k: v[index] for k, v in self.tensors().items()})
+
+
+@dataclass
+class PosedHands:
+    """Hands posed from :class:`GraspVariables`.
+
+    Attributes:
+        oTh: ``(B, 4, 4)`` right hand frame in the object frame.
+        joints_h: ``{"right": (B, 21, 3), "left": ...}`` keypoints in the right hand's frame, metres.
+        vertices_o: ``{"right": (B, V, 3), ...}`` vertices in the object frame (when requested).
+        joints_o: ``{"right": (B, 21, 3), ...}`` keypoints in the object frame.
+    """
+
+    oTh: Tensor
+    joints_h: dict[str, Tensor]
+    joints_o: dict[str, Tensor]
+    vertices_o: dict[str, Tensor]
+
+
+class InteractionGridBuilder:
+    """Grasp state → interaction grid (physical units: latent + fields), differentiable.
+
+    Args:
+        layers: hand layers by side (``"right"`` required; ``"left"`` for bimanual).
+        settings: the prior's grid settings (:attr:`PriorConfig.grid_settings`).
+        object_sdf: the object's SDF, metres, object frame.
+        autoencoder: object autoencoder (frozen here).
+    """
+
+    def __init__(self, layers: dict[str, HandModel], settings: GridSettings, object_sdf: ObjectSDF,
+                 autoencoder: ObjectAutoencoder) -> None:
+        self.layers = layers
+        self.settings = settings
+        self.object_sdf = object_sdf
+        self.autoencoder = autoencoder.eval()
+        for p in self.autoencoder.parameters():
+            p.requires_grad_(False)
+        dev = object_sdf.grid.device
+        self.device = dev
+        e = settings.field.frame.extent
+        #: (R³, 3) grid points of the object SDF in n
+        self._points_n = grid_coordinates(settings.sdf_resolution, -e, e, device=dev).reshape(-1, 3)
+        with torch.no_grad():
+            self.j0 = {s: hand_rest_joints(h, torch.zeros(1, 45, device=dev))[0, 0] for s, h in layers.items()}
+        self._offset = torch.tensor(settings.field.frame.offset, dtype=torch.float32, device=dev)
+
+    # -- hands ---------------------------------------------------------------------------------
+    def pose_hands(self, v: GraspVariables, vertices: bool = False) -> PosedHands:
+        """Pose both hands (one layer call per hand).
+
+        Args:
+            v: the grasp state.
+            vertices: also return the vertices in the object frame.
+        """
+        B = v.batch_size
+        zeros = v.right_pose.new_zeros(B, 3)
+        out_r: HandOutput = self.layers["right"](v.right_pose, zeros, zeros)
+        oTh = rigid_from_params(v.right_rot, v.right_transl, self.j0["right"])
+        joints_h = {"right": out_r.joints}
+        verts_h = {"right": out_r.vertices}
+        if v.bimanual:
+            orient = matrix_to_axis_angle(rot6d_to_matrix(v.left_rot))
+            out_l = self.layers["left"](v.left_pose, orient, v.left_transl)
+            joints_h["left"] = out_l.joints
+            verts_h["left"] = out_l.vertices
+        joints_o = {s: apply_transform(oTh, j) for s, j in joints_h.items()}
+        verts_o = {s: apply_transform(oTh, x) for s, x in verts_h.items()} if vertices else {}
+        return PosedHands(oTh=oTh, joints_h=joints_h, joints_o=joints_o, vertices_o=verts_o)
+
+    def hand_params(self, v: GraspVariables) -> dict[str, HandParams]:
+        """Hand parameters in the object frame (``betas`` zero), detached."""
+        with torch.no_grad():
+            B = v.batch_size
+            betas = v.right_pose.new_zeros(B, 10)
+            R = rot6d_to_matrix(v.right_rot)
+            out = {"right": HandParams(v.right_pose.detach().clone(), matrix_to_axis_angle(R),
+                                       v.right_transl.detach().clone(), betas)}
+            if v.bimanual:
+                oTh = rigid_from_params(v.right_rot, v.right_transl, self.j0["right"])
+                hTl = rigid_from_params(v.left_rot, v.left_transl, self.j0["left"])
+                out["left"] = hand_params_in(self.layers["left"], oTh @ hTl, v.left_pose.detach().clone(), betas)
+        return out
+
+    # -- grid ----------------------------------------------------------------------------------
+    def center_h(self, joints_h_right: Tensor) -> Tensor:
+        """The normalised frame's centre ``c`` ``(B, 3)`` in the right hand's frame (index MCP + offset)."""
+        return joints_h_right[:, 5] + self._offset
+
+    def object_sdf_n(self, oTh: Tensor, c: Tensor) -> Tensor:
+        """The object's SDF on the ``n`` grid, n units: ``(B, 1, R, R, R)``.
+
+        Args:
+            oTh: ``(B, 4, 4)`` right hand in the object frame.
+            c: ``(B, 3)`` normalised-frame centre in the hand frame.
+        """
+        s = self.settings.field.frame.scale
+        r = self.settings.sdf_resolution
+        p_h = self._points_n[None] / s + c[:, None]  # (B, N, 3) hand frame, metres
+        p_o = apply_transform(oTh, p_h)
+        d = self.object_sdf(p_o) * s
+        return d.reshape(-1, 1, r, r, r)
+
+    def object_latent(self, oTh: Tensor, c: Tensor) -> Tensor:
+        """Autoencoder latent ``(B, C, r, r, r)`` of the object seen from the right hand."""
+        return self.autoencoder.encode(self.object_sdf_n(oTh, c)).mean
+
+    def fields(self, joints_h: dict[str, Tensor], c: Tensor) -> dict[str, Tensor]:
+        """Skeletal fields ``{"right": (B, 20, r, r, r), "left": ...}`` from keypoints in the right hand's frame."""
+        s = self.settings.field.frame.scale
+        return {side: skeletal_field(s * (j[:, 1:] - c[:, None]), self.settings.field) for side, j in joints_h.items()}
+
+    def __call__(self, v: GraspVariables, latent: Tensor | None = None) -> tuple[InteractionGrid, Tensor]:
+        """Build the grid.
+
+        Args:
+            v: the grasp state.
+            latent: reuse this object latent (e.g. from a previous iteration, detached) instead
+                of re-encoding the object; the right hand's rigid pose then gets no gradient
+                from the object block.
+        Returns:
+            the :class:`InteractionGrid` (latent, fields; physical units) and the object latent used.
+        """
+        hands = self.pose_hands(v)
+        c = self.center_h(hands.joints_h["right"])
+        if latent is None:
+            latent = self.object_latent(hands.oTh, c)
+        f = self.fields(hands.joints_h, c)
+        return InteractionGrid(object=latent, right=f["right"], left=f.get("left")), latent
+
+
+def variables_from_params(hands: dict[str, HandParams], j0: dict[str, Tensor]) -> GraspVariables:
+    """:class:`GraspVariables` from hand parameters in the object frame.
+
+    The inverse of :meth:`InteractionGridBuilder.hand_params`; ``j0`` holds each hand layer's
+    rest wrist ``(3,)`` (:attr:`InteractionGridBuilder.j0`).
+    """
+    r = hands["right"]
+    oTh = rigid_from_params(matrix_to_rot6d(axis_angle_to_matrix(r.global_orient)), r.transl, j0["right"])
+    r6, t = params_from_rigid(oTh, j0["right"])
+    v = GraspVariables(r.pose.clone(), r6, t)
+    if "left" in hands:
+        lp = hands["left"]
+        oTl = rigid_from_params(matrix_to_rot6d(axis_angle_to_matrix(lp.global_orient)), lp.transl, j0["left"])
+        hTl = invert_transform(oTh) @ oTl
+        l6, lt = params_from_rigid(hTl, j0["left"])
+        v.left_pose, v.left_rot, v.left_transl = lp.pose.clone(), l6, lt
+    return v

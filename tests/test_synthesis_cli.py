@@ -1,0 +1,129 @@
+"""``bghop grasp`` / ``bghop generate``: bad input fails with exit code 2 before anything is written;
+tiny saved models run end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import trimesh
+
+from grid_data import _unzero
+
+from bghop.cli.main import main
+from bghop.fields.fit import FitConfig
+from bghop.models.autoencoder import AutoencoderConfig, ObjectAutoencoder
+from bghop.models.prior import InteractionPrior, PriorConfig
+from bghop.models.unet import UNetConfig
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """Tiny saved models (the UNet takes the real 384-d sentence embeddings)."""
+    root = tmp_path_factory.mktemp("models")
+    for bi in (True, False):
+        torch.manual_seed(0)
+        unet = UNetConfig(in_channels=43 if bi else 23, base_channels=8, channel_mult=(1, 2), attention_levels=(1,),
+                          heads=2)
+        p = InteractionPrior(PriorConfig(bimanual=bi, unet=unet))
+        _unzero(p)
+        p.save_pretrained(root / ("bi" if bi else "single"))
+    ObjectAutoencoder(AutoencoderConfig(channels=(4, 8, 8))).save_pretrained(root / "ae")
+    return root
+
+
+def _mesh(tmp_path, extents, name="obj.stl", scale=1.0):
+    m = trimesh.creation.box(extents)
+    m.apply_scale(scale)
+    path = tmp_path / name
+    m.export(path)
+    return path
+
+
+def _grasp(models, *args):
+    return main(["grasp", *map(str, args), "--prior", str(models / "bi"), "--autoencoder", str(models / "ae")])
+
+
+@pytest.mark.parametrize("case,message", [
+    ("missing", "does not exist"),
+    ("millimetres", "--scale 0.001"),
+    ("too_big", "larger than the prior's grid"),
+    ("too_small", "smaller than a fingertip"),
+    ("empty", "no triangles"),
+])
+def test_bad_meshes_exit_2_and_write_nothing(tmp_path, models, capsys, case, message):
+    if case == "missing":
+        path = tmp_path / "nope.obj"
+    elif case == "millimetres":
+        path = _mesh(tmp_path, (0.12, 0.08, 0.2), scale=1000.0)
+    elif case == "too_big":
+        path = _mesh(tmp_path, (0.9, 0.2, 0.2))
+    elif case == "too_small":
+        path = _mesh(tmp_path, (0.008, 0.006, 0.006))
+    else:
+        path = tmp_path / "empty.obj"
+        path.write_text("# nothing\n")
+    out = tmp_path / "out"
+    assert _grasp(models, path, "--text", "box", "--out", out) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_argument_errors(tmp_path, models, capsys, monkeypatch):
+    import bghop.models.checkpoint as ckpt
+
+    out = tmp_path / "out"
+    assert _grasp(models, "--text", "box", "--out", out) == 2  # neither MESH nor --example
+    assert "MESH" in capsys.readouterr().err
+    monkeypatch.setattr(ckpt, "default_model_dir", lambda name: tmp_path / "not-installed" / name)
+    assert main(["grasp", "--example", "--text", "box", "--out", str(out), "--single-hand"]) == 2
+    assert "--prior" in capsys.readouterr().err
+    assert _grasp(models, "--example", "--text", "box", "--out", out, "--single-hand") == 2
+    assert "bimanual" in capsys.readouterr().err
+    assert main(["grasp", "--example", "--text", "box", "--out", str(out), "--prior", str(models / "single"),
+                 "--autoencoder", str(models / "ae")]) == 2
+    assert "--single-hand" in capsys.readouterr().err
+    assert _grasp(models, "--example", "--text", "box", "--out", out, "-n", "0") == 2
+    assert not out.exists()
+
+
+def test_grasp_cli_end_to_end(tmp_path, models, capsys):
+    out = tmp_path / "run"
+    code = _grasp(models, "--example", "--text", "box", "-n", "2", "--out", out, "--sds-iters", "1",
+                  "--refine-iters", "2", "--no-physics", "--quiet")
+    assert code == 0
+    assert "2 grasps for 'grasp a box with both hands'" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["settings"]["config"]["sds"]["iterations"] == 1 and len(summary["samples"]) == 2
+    assert (out / "contact_sheet.png").is_file() and (out / "1" / "render.png").is_file()
+    hands = json.loads((out / "0" / "hands.json").read_text())
+    assert hands["right"]["side"] == "right" and hands["left"]["kind"] == "open"
+
+
+def test_generate_cli_end_to_end(tmp_path, models, capsys, monkeypatch):
+    import importlib
+
+    gen = importlib.import_module("bghop.synthesis.generate")  # the package re-exports a function of that name
+    real = gen.decode_grid
+    monkeypatch.setattr(gen, "decode_grid", lambda g, mano_dir=None, fit=None: real(
+        g, mano_dir=mano_dir, fit=FitConfig(keypoint_iters=3, field_iters=0)))
+    out = tmp_path / "gen"
+    code = main(["generate", "--text", "mug", "-n", "1", "--steps", "2", "--out", str(out), "--prior",
+                 str(models / "single"), "--autoencoder", str(models / "ae"), "--single-hand", "--quiet",
+                 "--no-render"])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert "grasp a mug with the right hand" in text
+    assert (out / "summary.json").is_file() and (out / "0" / "right_hand.obj").is_file()
+    assert not (out / "0" / "left_hand.obj").exists()
+
+
+def test_help_states_the_library_defaults(capsys):
+    from bghop.synthesis.grasp import GraspConfig
+
+    with pytest.raises(SystemExit):
+        main(["grasp", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    cfg = GraspConfig()
+    assert f"(default {cfg.sds.iterations}," in text and f"(default {cfg.refine.iterations}," in text
