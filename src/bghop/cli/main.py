@@ -12,7 +12,8 @@ from bghop import __version__
 logger = logging.getLogger("bghop")
 
 #: subcommand modules; each exposes ``register(subparsers)`` and sets ``func`` on its parsers.
-_COMMANDS = ("bghop.cli.hands", "bghop.cli.grid", "bghop.cli.data", "bghop.cli.train", "bghop.cli.view", "bghop.cli.generate", "bghop.cli.grasp", "bghop.cli.eval")
+_COMMANDS = ("bghop.cli.hands", "bghop.cli.grid", "bghop.cli.data", "bghop.cli.train", "bghop.cli.view",
+             "bghop.cli.generate", "bghop.cli.grasp", "bghop.cli.eval")
 
 
 class CLIError(Exception):
