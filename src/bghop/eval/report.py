@@ -80,8 +80,9 @@ class EvalInputError(ValueError):
     """A folder that cannot be evaluated (missing, not a folder, no samples); the message says why."""
 
 
-def _natural_key(name: str) -> list:
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+def _natural_key(name: str) -> tuple:
+    """Sort ``2`` before ``10`` (numbers and text never compared with each other)."""
+    return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", name) if t)
 
 
 def find_sample_folders(folder: str | os.PathLike) -> list[Path]:

@@ -26,7 +26,6 @@ import json
 import logging
 import math
 import os
-import re
 import tempfile
 from dataclasses import dataclass, field
 from functools import partial
@@ -38,6 +37,8 @@ import numpy as np
 import trimesh
 
 from bghop.eval.metrics import CONTACT_THRESHOLD_M, in_contact, penetration
+from bghop.eval.report import EvalInputError
+from bghop.eval.report import find_sample_folders as _find_sample_folders
 from bghop.geometry.sdf import sdf_at_points
 from bghop.viz.render import COLORS
 from bghop.viz.results import hand_meshes, read_result_folder
@@ -109,31 +110,18 @@ class ViewerSample:
 # ----------------------------------------------------------------------------- reading
 
 
-def _natural_key(name: str) -> tuple:
-    """Sort ``2`` before ``10``."""
-    return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", name) if t)
-
-
 def find_sample_folders(folder: str | os.PathLike) -> list[Path]:
     """Sample folders of a result folder (``DIR/<k>/object.obj``), or ``[folder]`` if it is one itself.
 
-    Hidden folders (the temporary siblings of an atomic write) are skipped.
+    The same rule as ``bghop eval`` (:func:`bghop.eval.report.find_sample_folders`).
 
     Raises:
         ViewerError: the folder does not exist or holds no samples.
     """
-    folder = Path(folder)
-    if not folder.exists():
-        raise ViewerError(f"{folder} does not exist")
-    if not folder.is_dir():
-        raise ViewerError(f"{folder} is not a folder (give a result folder DIR with DIR/<k>/object.obj)")
-    if (folder / "object.obj").is_file():
-        return [folder]
-    subs = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / "object.obj").is_file()]
-    if not subs:
-        raise ViewerError(f"{folder} holds no result samples (expected {folder}/<k>/object.obj, "
-                          f"right_hand.obj, hands.json)")
-    return sorted(subs, key=lambda p: _natural_key(p.name))
+    try:
+        return _find_sample_folders(folder)
+    except EvalInputError as e:
+        raise ViewerError(str(e)) from e
 
 
 def _read_json(path: Path) -> Any:
