@@ -79,6 +79,13 @@ MIN_OBJECT_EXTENT_M = 0.01
 _WARN_GRID_FRACTION = 0.7
 
 
+
+def _adam(v: GraspVariables, cfg: "SDSStageConfig | RefineConfig") -> torch.optim.Adam:
+    """Adam over the hands' pose, rotation and translation, each with its stage's learning rate."""
+    sides = ("right", "left") if v.bimanual else ("right",)
+    return torch.optim.Adam([{"params": [getattr(v, f"{s}_{k}")], "lr": getattr(cfg, f"lr_{k}")}
+                             for s in sides for k in ("pose", "rot", "transl")])
+
 class GraspError(ValueError):
     """Input that grasp synthesis cannot use; the message says what to do."""
 
@@ -464,12 +471,7 @@ class GraspSynthesizer:
              generator: torch.Generator, progress: bool, trace: list[float]) -> GraspVariables:
         cfg = self.config.sds
         v = v.clone(requires_grad=True)
-        groups = [{"params": [v.right_pose], "lr": cfg.lr_pose}, {"params": [v.right_rot], "lr": cfg.lr_rot},
-                  {"params": [v.right_transl], "lr": cfg.lr_transl}]
-        if v.bimanual:
-            groups += [{"params": [v.left_pose], "lr": cfg.lr_pose}, {"params": [v.left_rot], "lr": cfg.lr_rot},
-                       {"params": [v.left_transl], "lr": cfg.lr_transl}]
-        opt = torch.optim.Adam(groups)
+        opt = _adam(v, cfg)
         latent = None
         its = cfg.iterations
         for it in tqdm(range(its), desc="SDS", disable=not progress, leave=False):
@@ -538,12 +540,7 @@ class GraspSynthesizer:
         cfg = self.config.refine
         anchor = v0.clone()
         v = v0.clone(requires_grad=True)
-        groups = [{"params": [v.right_pose], "lr": cfg.lr_pose}, {"params": [v.right_rot], "lr": cfg.lr_rot},
-                  {"params": [v.right_transl], "lr": cfg.lr_transl}]
-        if v.bimanual:
-            groups += [{"params": [v.left_pose], "lr": cfg.lr_pose}, {"params": [v.left_rot], "lr": cfg.lr_rot},
-                       {"params": [v.left_transl], "lr": cfg.lr_transl}]
-        opt = torch.optim.Adam(groups)
+        opt = _adam(v, cfg)
         for it in tqdm(range(cfg.iterations), desc="refine", disable=not progress, leave=False):
             opt.zero_grad()
             e = self._energy(builder, v, anchor, sdf, center)
