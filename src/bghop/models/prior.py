@@ -152,7 +152,6 @@ class InteractionPrior(nn.Module):
         self.unet = UNet3D(config.unet)
         # not a submodule: frozen, shared and never saved in a checkpoint
         object.__setattr__(self, "_text_encoder", text_encoder)
-        self._schedulers: dict[str, object] = {}
         sched = make_scheduler(config.diffusion, "ddpm")
         # non-persistent: derived from the config, never saved
         self.register_buffer("alphas_cumprod", sched.alphas_cumprod.clone().float(), persistent=False)
@@ -170,11 +169,6 @@ class InteractionPrior(nn.Module):
             raise ValueError(f"text encoder {self._text_encoder.name!r} gives {self._text_encoder.dim}-d tokens, "
                              f"the UNet expects {self.config.unet.context_dim}")
         return self._text_encoder
-
-    def scheduler(self, kind: str = "ddpm"):
-        if kind not in self._schedulers:
-            self._schedulers[kind] = make_scheduler(self.config.diffusion, kind)
-        return self._schedulers[kind]
 
     @property
     def device(self) -> torch.device:

@@ -82,8 +82,7 @@ class AutoencoderModule(L.LightningModule):
         sdf = batch["object_sdf"]
         net: ObjectAutoencoder = self.ema.module
         rec = net.decode(net.encode(sdf).mean)
-        t = net.config.truncation
-        l1 = ((rec - sdf.clamp(-t, t)).abs() / t).mean()
+        l1 = (rec / net.config.truncation - net.normalize_sdf(sdf)).abs().mean()
         iou = sdf_iou(rec, sdf).mean()
         self.log_dict({"val/l1": l1, "val/iou": iou}, prog_bar=True, batch_size=sdf.shape[0], sync_dist=True)
 
