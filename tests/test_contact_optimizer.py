@@ -1,9 +1,13 @@
+import numpy as np
 import torch
 import trimesh
 
-from bghop.contact.energies import ObjectSDF, contact_energy, hand_hand_energy, penetration_energy
-from bghop.contact.optimizer import EnergyConfig, optimize_grasps
+from bghop.contact.energies import (ObjectSDF, contact_energy, contact_points, hand_hand_energy, penetration_energy,
+                                    wrench_energy)
+from bghop.contact.optimizer import EnergyConfig, _wrap_directions, optimize_grasps, squeeze_pose
 from bghop.hands import load_hand
+from bghop.hands.frames import palm_center
+from bghop.hands.poses import named_pose
 
 
 def test_object_sdf_matches_box():
@@ -43,3 +47,55 @@ def test_optimiser_brings_both_hands_into_contact():
         assert (sdf(v).min(dim=1).values < 0.005).all(), side  # touching
     single = optimize_grasps(box, {"right": hands["right"]}, 2, EnergyConfig(iterations=5), seed=0)
     assert set(single.hands) == {"right"}
+
+
+def test_sdf_normals_on_a_box():
+    box = trimesh.creation.box(extents=(0.1, 0.1, 0.1))
+    sdf = ObjectSDF(box, resolution=48)
+    p = torch.tensor([[[0.05, 0.0, 0.01], [0.0, -0.052, 0.0], [-0.01, 0.02, 0.06]]], requires_grad=True)
+    n = sdf.normals(p)
+    want = torch.tensor([[[1.0, 0, 0], [0, -1.0, 0], [0, 0, 1.0]]])
+    assert (n * want).sum(-1).min() > 0.95
+    n.sum().backward()  # differentiable in the points
+    assert torch.isfinite(p.grad).all()
+
+
+def test_wrench_energy_balanced_and_unbalanced():
+    c = torch.zeros(3)
+    pts = torch.tensor([[[0.05, 0, 0], [-0.05, 0, 0]]])
+    nrm = torch.tensor([[[1.0, 0, 0], [-1.0, 0, 0]]])
+    both = torch.ones(1, 2)
+    assert wrench_energy(pts, nrm, both, c).item() < 1e-12  # opposed pinch: balanced
+    assert abs(wrench_energy(pts, nrm, torch.tensor([[1.0, 0.0]]), c).item() - 1.0) < 1e-6  # one push: net force 1
+    # opposed forces that are offset make a couple: torque, no force
+    off = torch.tensor([[[0.05, 0.02, 0], [-0.05, -0.02, 0]]])
+    assert wrench_energy(off, nrm, both, c, scale=0.05).item() > 0.1
+
+
+def test_contact_points_pick_the_vertices_at_the_surface():
+    v = torch.tensor([[[0.0, 0, 0], [1.0, 0, 0], [2.0, 0, 0]]])
+    s = torch.tensor([[0.05, 0.0001, 0.03]])
+    p, d = contact_points(v, s, {"a": torch.tensor([0, 1, 2])})
+    assert p.shape == (1, 1, 3) and abs(p[0, 0, 0].item() - 1.0) < 1e-3 and d[0, 0] < 1e-3
+
+
+def test_squeeze_closes_towards_the_fist():
+    relaxed = named_pose("relaxed")[None]
+    assert torch.equal(squeeze_pose(relaxed, "right", 0.0), relaxed)
+    torch.testing.assert_close(squeeze_pose(relaxed, "right", 1.0), named_pose("fist")[None])
+    torch.testing.assert_close(squeeze_pose(named_pose("relaxed", side="left")[None], "left", 1.0),
+                               named_pose("fist", side="left")[None])
+    half = squeeze_pose(relaxed, "right", 0.5)
+    assert (half - relaxed).norm() < (named_pose("fist")[None] - relaxed).norm()
+
+
+def test_one_hand_starts_wrapped_around_the_long_axis():
+    bottle = trimesh.creation.cylinder(radius=0.03, height=0.2)  # long axis z
+    rng = np.random.default_rng(0)
+    d, f = _wrap_directions(64, bottle, rng)
+    assert np.abs(d[:, 2]).max() < 1e-9 and np.allclose(np.linalg.norm(d, axis=1), 1)
+    assert np.abs((d * f).sum(1)).max() < 1e-9  # fingers run around the axis
+    hand = load_hand("open", side="right")
+    g = optimize_grasps(bottle, {"right": hand}, 4, EnergyConfig(iterations=0), seed=0)
+    palm = palm_center(hand(g.hands["right"].pose, g.hands["right"].global_orient, g.hands["right"].transl).joints)
+    assert palm[:, 2].abs().max() < 0.1  # palms start beside the bottle's body, not past its ends

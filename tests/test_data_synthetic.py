@@ -28,8 +28,19 @@ def fast_physics(monkeypatch):
 
 def test_plan_is_fixed_by_config():
     jobs = synth.plan_jobs(replace(CFG, bimanual=130, single=64, shard_size=64))
-    assert [(j.bimanual, j.count) for j in jobs] == [(True, 64), (True, 64), (True, 2), (False, 64)]
+    # interleaved in proportion: a partial run already holds both kinds
+    assert [(j.bimanual, j.count) for j in jobs] == [(True, 64), (True, 64), (False, 64), (True, 2)]
     assert [j.index for j in jobs] == [0, 1, 2, 3]
+    jobs = synth.plan_jobs(replace(CFG, bimanual=300, single=300, shard_size=100))
+    assert [j.bimanual for j in jobs] == [True, False] * 3
+    assert synth.plan_jobs(replace(CFG, bimanual=0, single=5, shard_size=2)) == [
+        synth.ShardJob(0, False, 2), synth.ShardJob(1, False, 2), synth.ShardJob(2, False, 1)]
+
+
+def test_a_folder_of_other_settings_is_refused(tmp_path, fast_physics):
+    synth.synthesize(tmp_path, CFG, progress=False)
+    with pytest.raises(ValueError, match="other settings.*inits"):
+        synth.synthesize(tmp_path, replace(CFG, inits=3), progress=False)
 
 
 def test_generate_resume_and_dataset(tmp_path, fast_physics):
@@ -83,3 +94,50 @@ def test_data_show(tmp_path, fast_physics):
     for k in ("0", "1"):
         for f in ("object.obj", "right_hand.obj", "hands.json", "render.png"):
             assert (tmp_path / "show" / k / f).is_file()
+
+
+def test_one_hand_objects_are_hand_sized():
+    import trimesh
+
+    cfg = synth.SynthConfig()
+    assert synth._hand_sized(trimesh.creation.cylinder(radius=0.035, height=0.2), cfg)  # a bottle
+    assert not synth._hand_sized(trimesh.creation.box(extents=(0.3, 0.2, 0.02)), cfg)  # a tray: too wide to wrap
+    assert not synth._hand_sized(trimesh.creation.cylinder(radius=0.02, height=0.4), cfg)  # too long
+
+
+def test_candidates_are_squeezed_until_they_hold(monkeypatch):
+    import torch
+    import trimesh
+
+    from bghop.eval.metrics import GraspMetrics
+    from bghop.hands import load_hand
+    from bghop.hands.params import HandParams
+    from bghop.hands.poses import named_pose
+
+    layers = {"right": load_hand("open", side="right")}
+    weights = {"right": layers["right"].weights.numpy()}
+    hp = {"right": HandParams(named_pose("relaxed")[None], torch.zeros(1, 3), torch.zeros(1, 3), torch.zeros(1, 10))}
+    box = trimesh.creation.box(extents=(0.05, 0.05, 0.05))
+    depth = {"m": 0.001}
+
+    def metrics(mesh, meshes):
+        return GraspMetrics(penetration_max_m=depth["m"], penetration_mean_m=0.0, intersection_volume_cm3=0.0,
+                            hand_hand_volume_cm3=0.0, contact_right=True, contact_left=None, contact_both=True)
+
+    holds_after = {"n": 2}
+    sims = []
+
+    def physics(mesh, pieces, cfg):
+        sims.append(1)
+        return StabilityResult({"+x": 0.0}, len(sims) > holds_after["n"], 1.0)
+
+    monkeypatch.setattr(synth, "grasp_metrics", metrics)
+    monkeypatch.setattr(synth, "simulate_stability", physics)
+    cfg = synth.SynthConfig()
+    hands, curl, m, stab = synth._first_stable(box, hp, layers, weights, cfg)
+    assert curl == cfg.squeeze[1] and len(sims) == 3 and stab.success  # unsqueezed, 1st, 2nd squeeze
+    assert not torch.equal(hands["right"].pose, hp["right"].pose)  # the kept pose is the squeezed one
+    # a candidate that is already too deep is given up without simulating
+    sims.clear()
+    depth["m"] = 0.02
+    assert synth._first_stable(box, hp, layers, weights, cfg) is None and not sims

@@ -31,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--workers", type=int, default=1, help="parallel worker processes (default 1)")
     s.add_argument("--ray", action="store_true", help="run shard jobs as Ray tasks (pip install ray)")
     s.add_argument("--shard-size", type=int, default=64, help="samples per shard (default 64)")
-    s.add_argument("--inits", type=int, default=16, help="grasp initialisations per object (default 16)")
+    s.add_argument("--inits", type=int, default=32, help="grasp initialisations per object (default 32)")
+    s.add_argument("--keep", type=int, default=8, help="at most this many samples per object (default 8)")
     s.add_argument("--iterations", type=int, default=300, help="optimiser steps (default 300)")
     add_common(s)
     s.set_defaults(func=_synth)
@@ -68,11 +69,15 @@ def _synth(args: argparse.Namespace) -> int:
 
     if args.bimanual < 0 or args.single < 0 or args.bimanual + args.single == 0:
         raise CLIError("ask for at least one sample (--bimanual N and/or --single M)")
-    if args.workers < 1 or args.shard_size < 1 or args.inits < 1 or args.iterations < 0:
-        raise CLIError("--workers, --shard-size and --inits must be at least 1, --iterations at least 0")
+    if args.workers < 1 or args.shard_size < 1 or args.inits < 1 or args.keep < 1 or args.iterations < 0:
+        raise CLIError("--workers, --shard-size, --inits and --keep must be at least 1, --iterations at least 0")
     cfg = SynthConfig(bimanual=args.bimanual, single=args.single, shard_size=args.shard_size, inits=args.inits,
-                      seed=args.seed, energy=replace(EnergyConfig(), iterations=args.iterations))
-    m = synthesize(args.out, cfg, workers=args.workers, executor="ray" if args.ray else "process")
+                      keep_per_object=args.keep, seed=args.seed,
+                      energy=replace(EnergyConfig(), iterations=args.iterations))
+    try:
+        m = synthesize(args.out, cfg, workers=args.workers, executor="ray" if args.ray else "process")
+    except ValueError as e:
+        raise CLIError(str(e)) from e
     rate = m.settings.get("pass_rate_before_filtering")
     print(f"{m.num_samples} samples in {len(m.shards)} shards; pass rate before filtering "
           f"{rate:.1%} of {m.settings['candidates']} candidates" if rate is not None else f"{m.num_samples} samples")

@@ -6,7 +6,6 @@ later, by the contact refinement after score distillation.
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 import trimesh
@@ -16,7 +15,8 @@ from bghop.geometry.grid import GridSpec, sample_grid
 from bghop.geometry.sdf import mesh_to_sdf_grid
 from bghop.hands.base import HandModel
 
-__all__ = ["ObjectSDF", "contact_energy", "penetration_energy", "hand_hand_energy", "collision_spheres"]
+__all__ = ["ObjectSDF", "contact_energy", "penetration_energy", "hand_hand_energy", "collision_spheres",
+           "contact_points", "wrench_energy"]
 
 
 class ObjectSDF:
@@ -51,6 +51,14 @@ class ObjectSDF:
         grid = self.grid.to(points).expand(points.shape[0], -1, -1, -1, -1)
         return sample_grid(grid, inside, self.spec)[:, 0] + outside
 
+    def normals(self, points: Tensor, h: float = 0.002) -> Tensor:
+        """Outward unit normals ``(B, N, 3)`` at ``(B, N, 3)`` points: the normalised SDF gradient by
+        central differences of step ``h`` metres (differentiable in the points, no double backward)."""
+        eye = torch.eye(3, dtype=points.dtype, device=points.device) * h
+        q = torch.cat([points[:, :, None] + eye, points[:, :, None] - eye], dim=2)  # (B, N, 6, 3)
+        d = self(q.reshape(points.shape[0], -1, 3)).reshape(*points.shape[:2], 6)
+        return torch.nn.functional.normalize(d[..., :3] - d[..., 3:], dim=-1)
+
 
 def _softmin(x: Tensor, dim: int, temperature: float = 0.002) -> Tensor:
     return -temperature * torch.logsumexp(-x / temperature, dim=dim)
@@ -75,6 +83,45 @@ def contact_energy(sdf_values: Tensor, regions: dict[str, Tensor], weights: dict
             d = _softmin((sdf_values[:, ids] - target).abs(), dim=1)
             e = e + w * d**2
     return e
+
+
+def contact_points(vertices: Tensor, sdf_values: Tensor, regions: dict[str, Tensor],
+                   temperature: float = 0.002) -> tuple[Tensor, Tensor]:
+    """One soft contact point per region: the region's vertices averaged with weights
+    ``softmax(−|sdf| / temperature)`` (the part of the pad nearest the surface).
+
+    Args:
+        vertices: ``(B, V, 3)`` hand vertices, metres.
+        sdf_values: ``(B, V)`` their signed distances.
+        regions: vertex ids per region.
+    Returns:
+        points ``(B, R, 3)`` and their distances to the surface ``(B, R)`` (soft-min of ``|sdf|``).
+    """
+    pts, dist = [], []
+    for ids in regions.values():
+        a = sdf_values[:, ids].abs()
+        w = torch.softmax(-a / temperature, dim=1)
+        pts.append((w[..., None] * vertices[:, ids]).sum(1))
+        dist.append(_softmin(a, dim=1, temperature=temperature))
+    return torch.stack(pts, 1), torch.stack(dist, 1)
+
+
+def wrench_energy(points: Tensor, normals: Tensor, active: Tensor, center: Tensor, scale: float = 0.05) -> Tensor:
+    """Frictionless force-closure residual ``(B,)``: squared norm of the net force and (scaled)
+    net torque of unit forces pushing along the inward normals at the active contacts, the
+    wrench-balance part of DexGraspNet's force-closure energy (Wang et al., ICRA 2023).
+
+    Args:
+        points: ``(B, R, 3)`` contact points, metres.
+        normals: ``(B, R, 3)`` outward surface normals there.
+        active: ``(B, R)`` weight of each contact in [0, 1] (1 = touching).
+        center: ``(3,)`` the object's reference point for torques.
+        scale: metres that turn torque into force units (about the object's half size).
+    """
+    f = -normals * active[..., None]
+    force = f.sum(1)
+    torque = torch.cross(points - center, f, dim=-1).sum(1) / scale
+    return (force**2).sum(-1) + (torque**2).sum(-1)
 
 
 def penetration_energy(sdf_values: Tensor, tolerance: float = 0.0) -> Tensor:

@@ -25,8 +25,21 @@ import torch
 import trimesh
 from torch import Tensor
 
-from bghop.core.rotations import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_rot6d, rot6d_to_matrix
-from bghop.contact.energies import ObjectSDF, contact_energy, hand_hand_energy, hand_regions, penetration_energy
+from bghop.contact.energies import (
+    ObjectSDF,
+    contact_energy,
+    contact_points,
+    hand_hand_energy,
+    hand_regions,
+    penetration_energy,
+    wrench_energy,
+)
+from bghop.core.rotations import (
+    axis_angle_to_matrix,
+    matrix_to_axis_angle,
+    matrix_to_rot6d,
+    rot6d_to_matrix,
+)
 from bghop.hands.base import HandModel
 from bghop.hands.frames import palm_center, palm_frame, place_hand
 from bghop.hands.params import HandParams
@@ -34,7 +47,7 @@ from bghop.hands.poses import named_pose
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EnergyConfig", "GraspBatch", "optimize_grasps"]
+__all__ = ["EnergyConfig", "GraspBatch", "optimize_grasps", "squeeze_pose"]
 
 
 @dataclass(frozen=True)
@@ -46,7 +59,12 @@ class EnergyConfig:
         lr_pose / lr_rot / lr_transl: learning rates (radians, 6D units, metres).
         w_*: energy weights (energies are in metres² or radians²).
         contact_weights: per contact region.
+        w_wrench / w_wrench_single: weight of the force-closure residual
+            (:func:`~bghop.contact.energies.wrench_energy`) of the contact regions with two hands /
+            one hand; a single fixed hand only holds an object when its contacts balance.
         init_offset: metres between the surface and each palm at initialisation.
+        wrap_curl: one hand only: the initial pose is this far from ``relaxed`` towards ``fist``
+            (0 = relaxed, 1 = fist), so the fingers start half-wrapped around the object.
         press_depth: metres the contact regions aim to press into the surface (soft pads); vertices
             up to this deep are not penalised as penetration.
     """
@@ -61,8 +79,11 @@ class EnergyConfig:
     w_limits: float = 10.0
     w_prior: float = 0.02
     w_opposition: float = 0.05
+    w_wrench: float = 0.0
+    w_wrench_single: float = 0.5
     init_offset: float = 0.02
     press_depth: float = 0.002
+    wrap_curl: float = 0.4
     contact_weights: tuple[tuple[str, float], ...] = (("thumb", 1.0), ("index", 1.0), ("middle", 1.0),
                                                       ("ring", 0.5), ("pinky", 0.3), ("palm", 0.5))
 
@@ -85,10 +106,31 @@ def _random_directions(n: int, rng: np.random.Generator) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
+def _wrap_directions(n: int, mesh: trimesh.Trimesh, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One-hand power-grasp starts: approach directions ``(n, 3)`` perpendicular to the object's
+    longest box axis, and finger directions ``(n, 3)`` around that axis (either way round), so the
+    curling fingers wrap the narrow part of the object as a hand wraps a bottle."""
+    axis = np.zeros(3)
+    axis[int(np.argmax(mesh.extents))] = 1.0
+    d = _random_directions(n, rng)
+    d = d - (d @ axis)[:, None] * axis
+    d /= np.linalg.norm(d, axis=1, keepdims=True).clip(1e-9)
+    sign = np.where(rng.random(n) < 0.5, -1.0, 1.0)[:, None]
+    finger = sign * np.cross(axis, d)
+    tilt = rng.normal(scale=0.25, size=(n, 1))  # some tilt of the hand along the axis
+    finger = finger + tilt * axis
+    return d, finger / np.linalg.norm(finger, axis=1, keepdims=True)
+
+
 def _init(hand: HandModel, n: int, mesh: trimesh.Trimesh, dirs: np.ndarray, rng: np.random.Generator,
-          cfg: EnergyConfig, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
-    """Relaxed hands whose palms face the object centre from ``dirs``, fingers in a random roll."""
-    pose = named_pose("relaxed", side=hand.side).to(device)[None].repeat(n, 1)
+          cfg: EnergyConfig, device: torch.device, fingers: np.ndarray | None = None,
+          curl: float = 0.0) -> tuple[Tensor, Tensor, Tensor]:
+    """Hands whose palms face the object centre from ``dirs``, fingers along ``fingers`` (a random
+    roll when None), in the relaxed pose moved ``curl`` of the way to the fist."""
+    pose = named_pose("relaxed", side=hand.side).to(device)
+    if curl:
+        pose = torch.lerp(pose, named_pose("fist", side=hand.side).to(device), curl)
+    pose = pose[None].repeat(n, 1)
     pose = pose + 0.1 * torch.randn(n, 45, generator=torch.Generator().manual_seed(int(rng.integers(1 << 31)))).to(device)
     center = torch.tensor(mesh.bounds.mean(0), dtype=torch.float32, device=device)
     d = torch.tensor(dirs, dtype=torch.float32, device=device)
@@ -96,7 +138,7 @@ def _init(hand: HandModel, n: int, mesh: trimesh.Trimesh, dirs: np.ndarray, rng:
     half = torch.tensor(mesh.extents / 2, dtype=torch.float32, device=device)
     reach = (half / d.abs().clamp_min(1e-6)).min(dim=1).values
     anchor = center + d * (reach[:, None] + cfg.init_offset)
-    roll = torch.tensor(_random_directions(n, rng), dtype=torch.float32, device=device)
+    roll = torch.tensor(_random_directions(n, rng) if fingers is None else fingers, dtype=torch.float32, device=device)
     finger = roll - (roll * d).sum(-1, keepdim=True) * d
     pl = place_hand(hand, pose, finger, -d, anchor, offset=0.0)
     return pose, matrix_to_rot6d(axis_angle_to_matrix(pl.global_orient)), pl.transl
@@ -121,9 +163,14 @@ def optimize_grasps(mesh: trimesh.Trimesh, hands: dict[str, HandModel], n: int, 
     rng = np.random.default_rng(seed)
     sdf = obj_sdf or ObjectSDF(mesh, device=device)
     sides = [s for s in ("right", "left") if s in hands]
-    dirs = _random_directions(n, rng)
     params: dict[str, list[Tensor]] = {}
-    for side in sides:
+    if len(sides) == 1:  # one hand: start half-wrapped around the object's narrow part
+        dirs, fingers = _wrap_directions(n, mesh, rng)
+        pose, r6, t = _init(hands["right"], n, mesh, dirs, rng, cfg, device, fingers, cfg.wrap_curl)
+        params["right"] = [pose.detach().clone().requires_grad_(), r6.detach().clone().requires_grad_(),
+                           t.detach().clone().requires_grad_()]
+    dirs = _random_directions(n, rng)
+    for side in sides if len(sides) == 2 else ():
         dd = dirs if side == "right" else -dirs  # the left hand starts on the opposite side
         pose, r6, t = _init(hands[side], n, mesh, dd, rng, cfg, device)
         params[side] = [pose.detach().clone().requires_grad_(), r6.detach().clone().requires_grad_(),
@@ -138,10 +185,13 @@ def optimize_grasps(mesh: trimesh.Trimesh, hands: dict[str, HandModel], n: int, 
     cw = dict(cfg.contact_weights)
     relaxed = {s: named_pose("relaxed", side=s).to(device) for s in sides}
     center = torch.tensor(mesh.bounds.mean(0), dtype=torch.float32, device=device)
+    w_wrench = cfg.w_wrench if len(sides) == 2 else cfg.w_wrench_single
+    torque_scale = float(max(mesh.extents.max() / 2, 0.02))
 
     def energies() -> tuple[Tensor, dict[str, Tensor]]:
         total = torch.zeros(n, device=device)
         joints = {}
+        cps, cds = [], []
         for side in sides:
             pose, r6, t = params[side]
             orient = matrix_to_axis_angle(rot6d_to_matrix(r6))
@@ -154,6 +204,14 @@ def optimize_grasps(mesh: trimesh.Trimesh, hands: dict[str, HandModel], n: int, 
                 total = total + cfg.w_limits * lim.violation(pose)
             total = total + cfg.w_prior * ((pose - relaxed[side]) ** 2).sum(-1)
             joints[side] = out.joints
+            if w_wrench:
+                p_c, d_c = contact_points(out.vertices, s, {k: v for k, v in regions[side].items() if cw.get(k, 0) > 0})
+                cps.append(p_c)
+                cds.append(d_c)
+        if w_wrench:
+            p_c, d_c = torch.cat(cps, 1), torch.cat(cds, 1)
+            active = torch.exp(-(d_c / 0.005) ** 2)  # a contact counts fully at the surface, fades by ~1 cm
+            total = total + w_wrench * wrench_energy(p_c, sdf.normals(p_c), active, center, torque_scale)
         if len(sides) == 2:
             total = total + cfg.w_hand_hand * hand_hand_energy(joints["right"], joints["left"])
             n_r = palm_frame(joints["right"], "right")[..., 1]
@@ -183,3 +241,15 @@ def optimize_grasps(mesh: trimesh.Trimesh, hands: dict[str, HandModel], n: int, 
             out[side] = HandParams(pose.detach(), matrix_to_axis_angle(rot6d_to_matrix(r6)).detach(), t.detach(),
                                    torch.zeros(n, 10, device=device))
     return GraspBatch(hands=out, energy=e.detach())
+
+
+
+def squeeze_pose(pose: Tensor, side: str, amount: float) -> Tensor:
+    """Close the fingers of ``pose`` ``(B, 45)`` a fraction ``amount`` of the way to the fist.
+
+    Soft pads pressing into the object is what gives a rigidly held hand its grip in simulation;
+    this is the "squeeze" that DexGraspNet applies to a grasp before its simulation test.
+    """
+    if amount == 0:
+        return pose
+    return torch.lerp(pose, named_pose("fist", side=side).to(pose)[None], amount)

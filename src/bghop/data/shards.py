@@ -20,7 +20,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+
+from bghop.core.io import write_bytes_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -67,19 +68,6 @@ def shard_path(folder: str | os.PathLike, index: int) -> Path:
     return Path(folder) / f"shard-{index:05d}.npz"
 
 
-def _atomic_write_bytes(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=path.suffix + ".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def write_shard(path: str | os.PathLike, samples: list[Sample]) -> str:
     """Write samples (all bimanual or all single-hand) to one shard atomically; returns its sha1."""
     if not samples:
@@ -98,7 +86,7 @@ def write_shard(path: str | os.PathLike, samples: list[Sample]) -> str:
     meta = [{"text": s.text, "object_id": s.object_id, "hands": s.hands, "meta": s.meta} for s in samples]
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     path = Path(path)
-    _atomic_write_bytes(path, lambda f: np.savez_compressed(f, **arrays))
+    write_bytes_atomic(path, lambda f: np.savez_compressed(f, **arrays))
     return hashlib.sha1(path.read_bytes()).hexdigest()
 
 
@@ -128,7 +116,7 @@ class Manifest:
 
     def save(self, folder: str | os.PathLike) -> Path:
         path = Path(folder) / MANIFEST
-        _atomic_write_bytes(path, lambda f: f.write(json.dumps(asdict(self), indent=1).encode()))
+        write_bytes_atomic(path, lambda f: f.write(json.dumps(asdict(self), indent=1).encode()))
         return path
 
     @classmethod

@@ -9,11 +9,13 @@ same objects and initialisations from ``seed + k``), so:
   (``executor="ray"``) — through the same function, :func:`generate_shard`.
 
 Each job repeatedly draws an object (category uniformly, random dimensions), optimises a batch
-of grasps (:func:`bghop.contact.optimizer.optimize_grasps`), and keeps the lowest-energy
-candidates that pass the checks of :mod:`bghop.eval` (every hand in contact, penetration at
-most ``max_penetration_m``, hand–hand intersection under ``max_hand_hand_cm3``, MuJoCo
-six-direction stability); every candidate tried is counted, so the pass rate before filtering
-is reported.
+of grasps (:func:`bghop.contact.optimizer.optimize_grasps`), and walks its candidates from the
+lowest energy up, keeping those that pass the checks of :mod:`bghop.eval` (every hand in
+contact, penetration at most ``max_penetration_m``, hand–hand intersection under
+``max_hand_hand_cm3``, MuJoCo six-direction stability), each tried as optimised and then with
+the fingers squeezed a little further (soft pads pressing give a held hand its grip), until
+``keep_per_object`` are kept. Every candidate evaluated is counted, so the pass rate before
+filtering is reported. One-hand samples use hand-sized objects only (:func:`_hand_sized`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,7 +32,8 @@ import torch
 import trimesh
 
 from bghop.contact.energies import ObjectSDF
-from bghop.contact.optimizer import EnergyConfig, optimize_grasps
+from bghop.contact.optimizer import EnergyConfig, optimize_grasps, squeeze_pose
+from bghop.core.io import write_json_atomic
 from bghop.data.objects import category_names, make_object
 from bghop.data.prompts import prompt
 from bghop.data.shards import Manifest, Sample, shard_path, write_shard
@@ -57,8 +59,13 @@ class SynthConfig:
         inits: grasp initialisations optimised per object.
         keep_per_object: at most this many samples per object (diversity across objects).
         single_max_extent: single-hand grasps only for objects up to this size, metres.
+        single_max_width: ... and whose second-largest box extent (what the hand wraps) is at most
+            this, metres (about a hand's breadth, 9 cm; REFERENCE.md anthropometry).
         max_penetration_m: largest allowed hand penetration, metres.
         max_hand_hand_cm3: largest allowed hand–hand intersection.
+        squeeze: finger closures (fractions of the way to the fist,
+            :func:`~bghop.contact.optimizer.squeeze_pose`) tried in turn on a candidate that is
+            in contact but not yet stable, until it holds or penetrates too deep.
         seed: base seed.
         hand: hand kind.
         energy, physics, grid: component settings.
@@ -67,11 +74,13 @@ class SynthConfig:
     bimanual: int = 3000
     single: int = 3000
     shard_size: int = 64
-    inits: int = 16
-    keep_per_object: int = 4
+    inits: int = 32
+    keep_per_object: int = 8
     single_max_extent: float = 0.25
+    single_max_width: float = 0.09
     max_penetration_m: float = 0.005
     max_hand_hand_cm3: float = 0.5
+    squeeze: tuple[float, ...] = (0.04, 0.08, 0.12, 0.16)
     seed: int = 0
     hand: str = "open"
     energy: EnergyConfig = EnergyConfig()
@@ -94,15 +103,26 @@ class ShardJob:
 
 
 def plan_jobs(cfg: SynthConfig) -> list[ShardJob]:
-    """All shard jobs, bimanual first; fixed by the configuration."""
-    jobs: list[ShardJob] = []
+    """All shard jobs, fixed by the configuration: two-hand and one-hand shards interleaved in
+    proportion, so that a partial run (interrupted, or still going) already holds both kinds."""
+    sizes: dict[bool, list[int]] = {}
     for bimanual, total in ((True, cfg.bimanual), (False, cfg.single)):
-        left = total
-        while left > 0:
-            n = min(cfg.shard_size, left)
-            jobs.append(ShardJob(len(jobs), bimanual, n))
-            left -= n
+        sizes[bimanual] = [min(cfg.shard_size, total - k) for k in range(0, total, cfg.shard_size)]
+    jobs: list[ShardJob] = []
+    pos = {True: 0, False: 0}
+    while any(pos[m] < len(sizes[m]) for m in pos):
+        # the mode whose next shard is earliest in its own sequence (ties: two-hand first)
+        mode = min((m for m in (True, False) if pos[m] < len(sizes[m])),
+                   key=lambda m: ((pos[m] + 0.5) / len(sizes[m]), not m))
+        jobs.append(ShardJob(len(jobs), mode, sizes[mode][pos[mode]]))
+        pos[mode] += 1
     return jobs
+
+
+def _hand_sized(mesh: trimesh.Trimesh, cfg: SynthConfig) -> bool:
+    """Whether one hand can hold ``mesh``: not too long, and narrow enough to wrap."""
+    e = np.sort(mesh.extents)
+    return bool(e[2] <= cfg.single_max_extent and e[1] <= cfg.single_max_width)
 
 
 def _stats_path(out: Path, index: int) -> Path:
@@ -110,20 +130,39 @@ def _stats_path(out: Path, index: int) -> Path:
 
 
 def _done(out: Path, job: ShardJob) -> bool:
+    """Whether shard ``job`` is complete (a shard of another plan, e.g. another mode, is not)."""
     sp, st = shard_path(out, job.index), _stats_path(out, job.index)
     if not (sp.is_file() and st.is_file()):
         return False
     try:
-        return json.loads(st.read_text()).get("count") == job.count
+        st = json.loads(st.read_text())
     except (OSError, json.JSONDecodeError):
         return False
+    return st.get("count") == job.count and st.get("bimanual", job.bimanual) == job.bimanual
 
 
-def _write_json_atomic(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(suffix=".json.tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
+def _first_stable(mesh: trimesh.Trimesh, hp: dict[str, HandParams], layers: dict, weights: dict,
+                  cfg: SynthConfig) -> tuple[dict[str, HandParams], float, object, object] | None:
+    """The candidate ``hp`` (one grasp) unsqueezed, else squeezed by each of ``cfg.squeeze`` in
+    turn: the first version that passes every check, as ``(hands, squeeze, metrics, stability)``;
+    None when none does (squeezing stops once the hands penetrate too deep)."""
+    for curl in (0.0, *cfg.squeeze):
+        hands = {s: HandParams(squeeze_pose(p.pose, s, curl), p.global_orient, p.transl, p.betas) for s, p in hp.items()}
+        meshes = {}
+        for s, p in hands.items():
+            with torch.no_grad():
+                v = layers[s](p.pose, p.global_orient, p.transl).vertices[0].numpy()
+            meshes[s] = trimesh.Trimesh(v, layers[s].faces.numpy(), process=False)
+        m = grasp_metrics(mesh, meshes)
+        if m.penetration_max_m > cfg.max_penetration_m or m.hand_hand_volume_cm3 > cfg.max_hand_hand_cm3:
+            return None  # closing further only goes deeper
+        if not m.contact_both:
+            continue
+        pieces = [pc for s in hands for pc in hand_pieces(np.asarray(meshes[s].vertices), weights[s])]
+        stab = simulate_stability(mesh, pieces, cfg.physics)
+        if stab.success:
+            return hands, curl, m, stab
+    return None
 
 
 def generate_shard(job: ShardJob, cfg: SynthConfig, out: str | os.PathLike, threads: int = 1) -> dict:
@@ -150,42 +189,31 @@ def generate_shard(job: ShardJob, cfg: SynthConfig, out: str | os.PathLike, thre
     cats = category_names()
     samples: list[Sample] = []
     candidates = passed = 0
-    attempts = 0
+    attempts = tried = 0
     while len(samples) < job.count:
         attempts += 1
-        if attempts > 50 * job.count:
+        if tried > 50 * job.count:
             raise RuntimeError(f"shard {job.index}: too few grasps pass the checks ({passed}/{candidates}); "
                                "loosen the filters or raise the optimiser's iterations")
         cat = str(rng.choice(cats))
         obj = make_object(cat, rng)
-        if not job.bimanual and obj.mesh.extents.max() > cfg.single_max_extent:
+        if not job.bimanual and not _hand_sized(obj.mesh, cfg):
             continue
+        tried += 1
         obj_id = f"{cat}-{job.index}-{attempts}"
         sdf = ObjectSDF(obj.mesh)
         batch = optimize_grasps(obj.mesh, layers, cfg.inits, cfg.energy, seed=int(rng.integers(1 << 31)), obj_sdf=sdf)
         kept = 0
         for i in torch.argsort(batch.energy).tolist():
+            if kept >= cfg.keep_per_object or len(samples) >= job.count:
+                break  # the rest of this object's candidates are not evaluated (nor counted)
             candidates += 1
-            hp = {s: batch.hands[s].index(i) for s in sides}
-            meshes = {}
-            for s in sides:
-                p = hp[s]
-                with torch.no_grad():
-                    v = layers[s](p.pose, p.global_orient, p.transl).vertices[0].numpy()
-                meshes[s] = trimesh.Trimesh(v, layers[s].faces.numpy(), process=False)
-            m = grasp_metrics(obj.mesh, meshes)
-            if not (m.contact_both and m.penetration_max_m <= cfg.max_penetration_m
-                    and m.hand_hand_volume_cm3 <= cfg.max_hand_hand_cm3):
-                continue
-            pieces = [pc for s in sides for pc in hand_pieces(np.asarray(meshes[s].vertices), weights[s])]
-            stab = simulate_stability(obj.mesh, pieces, cfg.physics)
-            if not stab.success:
+            found = _first_stable(obj.mesh, {s: batch.hands[s].index(i) for s in sides}, layers, weights, cfg)
+            if found is None:
                 continue
             passed += 1
-            if kept >= cfg.keep_per_object or len(samples) >= job.count:
-                continue
-            hands = {s: (HandParams(hp[s].pose, hp[s].global_orient, hp[s].transl, hp[s].betas), cfg.hand)
-                     for s in sides}
+            hp, curl, m, stab = found
+            hands = {s: (hp[s], cfg.hand) for s in sides}
             try:
                 grid = encode_grid(obj.mesh, hands, cfg.grid)
             except ValueError as e:
@@ -194,15 +222,31 @@ def generate_shard(job: ShardJob, cfg: SynthConfig, out: str | os.PathLike, thre
             samples.append(Sample(object_sdf=grid.object_sdf, right_field=grid.right_field, left_field=grid.left_field,
                                   text=prompt(cat, job.bimanual), object_id=obj_id, hands=grid.hands, nTo=grid.nTo,
                                   meta={"source": "synthetic", "category": cat, "params": obj.params,
-                                        "metrics": m.to_dict(), "stability": stab.to_dict(),
+                                        "metrics": m.to_dict(), "stability": stab.to_dict(), "squeeze": curl,
                                         "energy": float(batch.energy[i])}))
             kept += 1
     path = shard_path(out, job.index)
     sha = write_shard(path, samples)
     stats = {"file": path.name, "count": len(samples), "sha1": sha, "bimanual": job.bimanual,
              "candidates": candidates, "passed": passed, "seconds": time.perf_counter() - t0}
-    _write_json_atomic(_stats_path(out, job.index), stats)
+    write_json_atomic(_stats_path(out, job.index), stats)
     return stats
+
+
+def _check_same_config(out: Path, cfg: SynthConfig) -> None:
+    """Refuse to add shards made with other settings to a folder (its shards would not be one set)."""
+    path = out / "config.json"
+    if not path.is_file():
+        return
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return  # unreadable: it is rewritten below
+    new = json.loads(json.dumps(cfg.to_dict()))  # tuples -> lists, as stored
+    if old != new:
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        raise ValueError(f"{out} holds a synthetic set made with other settings (differs in: {', '.join(diff)}); "
+                         "rerun with the same settings to resume it, or give a new --out folder")
 
 
 def collect_manifest(out: str | os.PathLike, cfg: SynthConfig) -> Manifest:
@@ -239,7 +283,8 @@ def synthesize(out: str | os.PathLike, cfg: SynthConfig, workers: int = 1, execu
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _write_json_atomic(out / "config.json", cfg.to_dict())
+    _check_same_config(out, cfg)
+    write_json_atomic(out / "config.json", cfg.to_dict())
     todo = [j for j in plan_jobs(cfg) if not _done(out, j)]
     bar = tqdm(total=cfg.bimanual + cfg.single, initial=cfg.bimanual + cfg.single - sum(j.count for j in todo),
                unit="sample", desc="synthetic grasps", disable=not progress)

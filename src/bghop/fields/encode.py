@@ -13,7 +13,6 @@ import io
 import json
 import logging
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 import trimesh
 
+from bghop.core.io import write_bytes_atomic
 from bghop.core.rotations import matrix_to_axis_angle
 from bghop.core.transforms import invert_transform
 from bghop.fields.fit import FitConfig, recover_hands
@@ -102,16 +102,7 @@ class EncodedGrid:
         meta = {"settings": self.settings.to_dict(), "hand_kind": self.hand_kind, "hands": self.hands,
                 "units": {"object_sdf": "n units (1 n = 1/scale m)", "nTo": "metres -> n units"}, "format": 1}
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
-        os.close(fd)
-        try:
-            with open(tmp, "wb") as f:
-                np.savez_compressed(f, **arrays)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return path
+        return write_bytes_atomic(path, lambda f: np.savez_compressed(f, **arrays))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "EncodedGrid":

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import trimesh
+
+from bghop.core.io import write_bytes_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -152,35 +153,11 @@ def save_mesh_atomic(mesh: trimesh.Trimesh, path: str | os.PathLike) -> Path:
     if not file_type:
         raise MeshError(f"cannot tell the mesh format of {path}: give it a suffix such as .obj, .ply or .glb")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            try:
-                mesh.export(file_obj=f, file_type=file_type)
-            except Exception as e:
-                raise MeshError(f"could not write {path} ({type(e).__name__}: {e}); use a suffix such as "
-                                ".obj, .ply, .stl or .glb") from e
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _new_file_mode(path))  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    def export(f) -> None:
+        try:
+            mesh.export(file_obj=f, file_type=file_type)
+        except Exception as e:
+            raise MeshError(f"could not write {path} ({type(e).__name__}: {e}); use a suffix such as "
+                            ".obj, .ply, .stl or .glb") from e
 
-
-def _new_file_mode(path: Path) -> int:
-    """Permission bits for ``path``: kept if it exists, else ``0o666`` minus the process umask."""
-    if path.exists():
-        return path.stat().st_mode & 0o7777
-    umask = 0o022
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    umask = int(line.split()[1], 8)
-                    break
-    except OSError:
-        pass  # not Linux: assume the common 022
-    return 0o666 & ~umask
+    return write_bytes_atomic(path, export)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from bghop.core.io import write_json_atomic
 from bghop.hands.base import NUM_BETAS
 
 __all__ = ["HandParams", "HandsFileError", "load_hands_json", "save_hands_json", "HAND_PARAM_SIZES"]
@@ -123,8 +123,4 @@ def save_hands_json(path: str | os.PathLike, hands: dict[str, tuple[HandParams, 
     data = {side: p.to_json_dict(kind, side, i) for side, (p, kind) in hands.items()}
     if extra:
         data.update(extra)
-    fd, tmp = tempfile.mkstemp(suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(path, data)

@@ -8,15 +8,14 @@ Folders are numbered ``0, 1, …`` in the order given (best first for grasps).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from bghop.core.io import write_json_atomic as _write_json
 from bghop.hands import HandModel
 from bghop.viz.render import contact_sheet
 from bghop.viz.results import ResultSample, write_result_folder
@@ -30,18 +29,8 @@ SUMMARY_NAME = "summary.json"
 
 
 def write_json_atomic(path: str | os.PathLike, data: dict) -> Path:
-    """Write JSON through a temporary file in the same folder, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".json.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, default=_json_default)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    """Write JSON atomically (:mod:`bghop.core.io`); numpy scalars/arrays and tensors are converted."""
+    return _write_json(path, data, default=_json_default)
 
 
 def _json_default(o):

@@ -31,6 +31,7 @@ from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from tqdm.auto import tqdm
 
+from bghop.core.io import write_json_atomic
 from bghop.fields.layout import InteractionGrid
 from bghop.models.autoencoder import AutoencoderConfig, ObjectAutoencoder
 from bghop.models.prior import InteractionPrior, PriorConfig, widen_to_bimanual
@@ -159,9 +160,7 @@ def _write_settings(out: Path, kind: str, s: TrainSettings, more: dict) -> None:
     path = out / "run.json"
     if path.is_file():
         return
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"kind": kind, "settings": asdict(s), **more}, indent=1, default=str))
-    os.replace(tmp, path)
+    write_json_atomic(path, {"kind": kind, "settings": asdict(s), **more}, default=str)
 
 
 def _metrics(trainer: L.Trainer) -> dict:

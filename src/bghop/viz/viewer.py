@@ -26,7 +26,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -36,6 +35,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import trimesh
 
+from bghop.core.io import write_text_atomic
 from bghop.eval.metrics import CONTACT_THRESHOLD_M, in_contact, penetration
 from bghop.eval.report import EvalInputError
 from bghop.eval.report import find_sample_folders as _find_sample_folders
@@ -579,19 +579,7 @@ def write_viewer(folders: Iterable[str | os.PathLike], out_html: str | os.PathLi
     if out.is_dir():
         raise ViewerError(f"{out} is a folder; give a file name such as {out / 'view.html'}")
     page = build_viewer_html(folders, **kwargs)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(page)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a shared page should be readable like any file
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return out
+    return write_text_atomic(out, page)
 
 
 # ----------------------------------------------------------------------------- serving
