@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from bghop.core.io import atomic_path, write_bytes_atomic, write_json_atomic, write_text_atomic
+from bghop.core.io import atomic_folder, atomic_path, write_bytes_atomic, write_json_atomic, write_text_atomic
 
 
 def _mode(p):
@@ -43,3 +43,18 @@ def test_atomic_path_keeps_the_suffix_for_format_sniffing_writers(tmp_path):
         assert tmp.suffix == ".png" and tmp.parent == tmp_path and not (tmp_path / "fig.png").exists()
         tmp.write_bytes(b"png")
     assert (tmp_path / "fig.png").read_bytes() == b"png" and os.listdir(tmp_path) == ["fig.png"]
+
+
+def test_atomic_folder_swaps_whole_folders_and_keeps_the_old_one_on_error(tmp_path):
+    dest = tmp_path / "run"
+    with atomic_folder(dest) as tmp:
+        (tmp / "a.txt").write_text("1")
+    assert (dest / "a.txt").read_text() == "1" and stat.S_IMODE(os.stat(dest).st_mode) & 0o055  # not 0700
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_folder(dest) as tmp:
+            (tmp / "a.txt").write_text("half")
+            raise KeyboardInterrupt
+    assert (dest / "a.txt").read_text() == "1" and os.listdir(tmp_path) == ["run"]
+    with atomic_folder(dest) as tmp:
+        (tmp / "b.txt").write_text("2")
+    assert os.listdir(dest) == ["b.txt"] and os.listdir(tmp_path) == ["run"]

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
-__all__ = ["atomic_path", "write_bytes_atomic", "write_text_atomic", "write_json_atomic", "new_file_mode"]
+__all__ = ["atomic_path", "write_bytes_atomic", "write_text_atomic", "write_json_atomic", "new_file_mode",
+           "atomic_folder"]
 
 
 def new_file_mode(path: str | os.PathLike) -> int:
@@ -25,6 +27,10 @@ def new_file_mode(path: str | os.PathLike) -> int:
     path = Path(path)
     if path.exists():
         return path.stat().st_mode & 0o7777
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
     umask = 0o022
     try:  # reading the umask without changing it (os.umask would race with other threads)
         with open("/proc/self/status", encoding="ascii") as f:
@@ -34,7 +40,7 @@ def new_file_mode(path: str | os.PathLike) -> int:
                     break
     except OSError:
         pass  # not Linux: assume the common 022
-    return 0o666 & ~umask
+    return umask
 
 
 @contextmanager
@@ -85,3 +91,29 @@ def write_json_atomic(path: str | os.PathLike, data: Any, default: Callable[[Any
                       indent: int = 1) -> Path:
     """Write ``data`` as JSON atomically; ``default`` converts objects JSON does not know."""
     return write_text_atomic(path, lambda f: json.dump(data, f, indent=indent, default=default))
+
+
+@contextmanager
+def atomic_folder(folder: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty temporary folder next to ``folder``; on a clean exit it replaces ``folder``.
+
+    The old folder (if any) is moved aside, the new one renamed into place, then the old one
+    deleted, so readers see either the complete old folder or the complete new one. On any
+    error (including Ctrl-C) the temporary folder is removed and ``folder`` is untouched.
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700 folders
+        yield tmp
+        if folder.exists():
+            trash = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=folder.parent))
+            os.replace(folder, trash / folder.name)
+            os.replace(tmp, folder)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from bghop.core.io import atomic_folder
 import bghop
 
 __all__ = ["CheckpointError", "save_model_folder", "load_model_folder", "default_model_dir", "CONFIG_NAME",
@@ -58,27 +57,11 @@ def save_model_folder(model: nn.Module, model_type: str, config: dict, folder: s
         The folder.
     """
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        tmp.chmod(0o755)
+    with atomic_folder(folder) as tmp:
         state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS_NAME), metadata={"model_type": model_type})
         meta = {"model_type": model_type, "bghop_version": bghop.__version__, "config": config, **(extra or {})}
         (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=1))
-        for f in (tmp / CONFIG_NAME, tmp / WEIGHTS_NAME):
-            f.chmod(0o644)
-        if folder.exists():
-            old = folder.with_name(f".{folder.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(folder, old)
-            os.replace(tmp, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return folder
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import numpy as np
 import torch
 import trimesh
 
+from bghop.core.io import atomic_folder
 from bghop.hands import HandModel, load_hand
 from bghop.hands.params import HandParams, load_hands_json, save_hands_json
 from bghop.viz.render import COLORS, RenderMesh, render_meshes
@@ -70,9 +69,7 @@ def write_result_folder(out_dir: str | os.PathLike, sample: ResultSample, layers
         ``out_dir``.
     """
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_folder(out_dir) as tmp:
         sample.object_mesh.export(tmp / "object.obj")
         meshes = hand_meshes(sample.hands, layers, mano_dir)
         for side, m in meshes.items():
@@ -83,16 +80,6 @@ def write_result_folder(out_dir: str | os.PathLike, sample: ResultSample, layers
                              COLORS["object"])]
             rm += [RenderMesh(np.asarray(m.vertices), np.asarray(m.faces), COLORS[s]) for s, m in meshes.items()]
             render_meshes(rm, tmp / "render.png", title=sample.title)
-        if out_dir.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
-            os.replace(out_dir, trash / out_dir.name)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 
