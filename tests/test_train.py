@@ -143,3 +143,24 @@ def test_cube_symmetry_keeps_the_sdf():
         assert torch.equal(y.flatten(1).sort().values, x.flatten(1).sort().values)  # same values, moved
         seen.add(tuple(y[0, 0, 0, 0].tolist()))
     assert len(seen) > 4  # several different symmetries
+
+
+def test_ddp_on_two_cpu_processes(data, tmp_path):
+    """The multi-device path (DDP, rank-zero export) for real, with two CPU processes over gloo."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "bghop", "-v", "train", "autoencoder", "--data", str(data["bi"]), "--out",
+                        str(out), "--steps", "4", "--batch-size", "2", "--val-every", "4", "--checkpoint-every", "2",
+                        "--channels", "4", "8", "8", "--device", "cpu", "--devices", "2", "--threads", "1"],
+                       capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert r.returncode == 0, r.stderr[-3000:]
+    meta = json.loads((out / "model" / "config.json").read_text())
+    assert meta["training"]["steps"] == 4
+    assert "GLOBAL_RANK: 1, MEMBER: 2/2" in r.stdout + r.stderr and "gloo" in r.stdout + r.stderr  # two processes
+    ckpt = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert ckpt["global_step"] == 4
+    ObjectAutoencoder.from_pretrained(out / "model")

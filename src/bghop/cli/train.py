@@ -19,7 +19,8 @@ def _common_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay per step (default 0.999)")
     p.add_argument("--val-every", type=int, default=250, help="validate every N steps (default 250)")
     p.add_argument("--checkpoint-every", type=int, default=250, help="checkpoint every N steps (default 250)")
-    p.add_argument("--devices", default="auto", help="GPUs per node (default: all visible); DDP when more than one")
+    p.add_argument("--devices", default="auto", help="GPUs per node (default: all visible); DDP when more than one (with --device cpu: "
+                        "that many CPU processes)")
     p.add_argument("--num-nodes", type=int, default=1, help="nodes for multi-node DDP (default 1)")
     p.add_argument("--precision", default=None, help="Lightning precision (default: 16-mixed on GPU, 32-true on CPU)")
     p.add_argument("--workers", type=int, default=0, help="data loader worker processes (default 0)")

@@ -60,7 +60,8 @@ class TrainSettings:
         val_every: validate every N steps.
         checkpoint_every: write ``last.ckpt`` every N steps.
         accelerator: ``"auto"``, ``"cpu"``, ``"gpu"``.
-        devices: devices per node (``"auto"`` or a count).
+        devices: devices per node (``"auto"`` or a count); on the CPU a count above 1 runs that
+            many DDP processes (gloo backend), the same code path as many GPUs.
         num_nodes: nodes (DDP).
         precision: Lightning precision; None = ``16-mixed`` on GPU, ``32-true`` on CPU.
         seed: seed for weights, sampling order and noise.
@@ -115,7 +116,9 @@ def _trainer(s: TrainSettings, out: Path, callbacks: list[Callback]) -> L.Traine
         torch.set_num_threads(s.threads)
     gpu = _gpu(s)
     precision = s.precision or ("16-mixed" if gpu else "32-true")
-    multi = s.num_nodes > 1 or (s.devices not in ("auto", 1, "1") and gpu)
+    # on the CPU, --devices N > 1 runs N DDP processes (gloo): the multi-GPU code path, testable anywhere
+    cpu_procs = s.devices if not gpu and isinstance(s.devices, int) and s.devices > 1 else 1
+    multi = s.num_nodes > 1 or cpu_procs > 1 or (s.devices not in ("auto", 1, "1") and gpu)
     # a new version folder per (resumed) run, so resuming never overwrites earlier loss history
     loggers: list = [CSVLogger(str(out), name="logs")]
     try:
@@ -129,7 +132,7 @@ def _trainer(s: TrainSettings, out: Path, callbacks: list[Callback]) -> L.Traine
                            every_n_train_steps=s.checkpoint_every)
     return L.Trainer(
         accelerator="gpu" if gpu else ("cpu" if s.accelerator == "auto" else s.accelerator),
-        devices=s.devices if gpu else 1,
+        devices=s.devices if gpu else cpu_procs,
         num_nodes=s.num_nodes,
         strategy="ddp" if multi else "auto",
         precision=precision,
