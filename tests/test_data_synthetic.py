@@ -141,3 +141,20 @@ def test_candidates_are_squeezed_until_they_hold(monkeypatch):
     sims.clear()
     depth["m"] = 0.02
     assert synth._first_stable(box, hp, layers, weights, cfg) is None and not sims
+
+
+def test_progress_counts_every_kept_sample(tmp_path, fast_physics):
+    class Count:
+        n = 0
+
+        def put(self, k):
+            Count.n += k
+
+    job = synth.plan_jobs(CFG)[0]
+    st = synth.generate_shard(job, CFG, tmp_path, progress=Count())
+    assert Count.n == st["count"] == job.count
+
+
+def test_process_pool_run(tmp_path, fast_physics):
+    m = synth.synthesize(tmp_path, CFG, workers=2, progress=True)  # forked workers inherit the physics stub
+    assert m.num_samples == 3 and len(m.shards) == 3

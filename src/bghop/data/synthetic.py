@@ -26,6 +26,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -165,7 +166,8 @@ def _first_stable(mesh: trimesh.Trimesh, hp: dict[str, HandParams], layers: dict
     return None
 
 
-def generate_shard(job: ShardJob, cfg: SynthConfig, out: str | os.PathLike, threads: int = 1) -> dict:
+def generate_shard(job: ShardJob, cfg: SynthConfig, out: str | os.PathLike, threads: int = 1,
+                   progress: Any = None) -> dict:
     """Generate and write one shard (skipped if already complete); returns its stats.
 
     Args:
@@ -173,6 +175,7 @@ def generate_shard(job: ShardJob, cfg: SynthConfig, out: str | os.PathLike, thre
         cfg: set settings.
         out: data folder.
         threads: torch CPU threads for this worker.
+        progress: anything with ``put(n)`` (e.g. a multiprocessing queue), told ``put(1)`` per kept sample.
     Returns:
         ``{"file", "count", "sha1", "bimanual", "candidates", "passed", "seconds"}``.
     """
@@ -225,6 +228,8 @@ def generate_shard(job: ShardJob, cfg: SynthConfig, out: str | os.PathLike, thre
                                         "metrics": m.to_dict(), "stability": stab.to_dict(), "squeeze": curl,
                                         "energy": float(batch.energy[i])}))
             kept += 1
+            if progress is not None:
+                progress.put(1)
     path = shard_path(out, job.index)
     sha = write_shard(path, samples)
     stats = {"file": path.name, "count": len(samples), "sha1": sha, "bimanual": job.bimanual,
@@ -288,7 +293,7 @@ def synthesize(out: str | os.PathLike, cfg: SynthConfig, workers: int = 1, execu
     todo = [j for j in plan_jobs(cfg) if not _done(out, j)]
     bar = tqdm(total=cfg.bimanual + cfg.single, initial=cfg.bimanual + cfg.single - sum(j.count for j in todo),
                unit="sample", desc="synthetic grasps", disable=not progress)
-    if executor == "ray":
+    if executor == "ray":  # progress per finished shard
         try:
             import ray
         except ImportError as e:
@@ -302,17 +307,36 @@ def synthesize(out: str | os.PathLike, cfg: SynthConfig, workers: int = 1, execu
             for r in ready:
                 bar.update(ray.get(r)["count"])
                 collect_manifest(out, cfg)
-    elif workers <= 1:
+    elif workers <= 1:  # progress per kept sample
+        class _Bar:
+            def put(self, n: int) -> None:
+                bar.update(n)
+
         for j in todo:
-            bar.update(generate_shard(j, cfg, out, threads=torch.get_num_threads())["count"])
+            generate_shard(j, cfg, out, threads=torch.get_num_threads(), progress=_Bar())
             collect_manifest(out, cfg)
-    else:
+    else:  # progress per kept sample, through a queue that a thread here drains
+        import multiprocessing
+        import threading
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futs = [pool.submit(generate_shard, j, cfg, out, 1) for j in todo]
-            for f in as_completed(futs):
-                bar.update(f.result()["count"])
-                collect_manifest(out, cfg)
+        with multiprocessing.Manager() as manager:
+            queue = manager.Queue()
+
+            def drain() -> None:
+                while (n := queue.get()) is not None:
+                    bar.update(n)
+
+            reader = threading.Thread(target=drain, daemon=True)
+            reader.start()
+            try:
+                with ProcessPoolExecutor(max_workers=workers) as pool:
+                    futs = [pool.submit(generate_shard, j, cfg, out, 1, queue) for j in todo]
+                    for f in as_completed(futs):
+                        f.result()
+                        collect_manifest(out, cfg)
+            finally:
+                queue.put(None)
+                reader.join(timeout=5)
     bar.close()
     return collect_manifest(out, cfg)
