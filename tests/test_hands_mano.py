@@ -162,6 +162,13 @@ def test_matches_smplx_reading_its_own_file(mano_dir, tmp_path):
     _compare(ours(pose, orient, transl, betas), ref(betas=betas, global_orient=orient, hand_pose=pose, transl=transl))
 
 
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_keypoints_alone_match_the_full_forward(mano_dir, side):
+    hand = load_hand("mano", side=side, model_dir=mano_dir, flat_hand_mean=False).double()
+    pose, orient, transl, betas = _inputs(3, seed=5)
+    torch.testing.assert_close(hand.keypoints(pose, orient, transl, betas), hand(pose, orient, transl, betas).joints)
+
+
 @pytest.mark.parametrize(("n", "flat"), [(6, False), (12, True)])
 def test_pca_matches_smplx(mano_dir, n, flat):
     ours = load_hand("mano", side="right", model_dir=mano_dir, flat_hand_mean=flat, use_pca=True,
@@ -170,6 +177,7 @@ def test_pca_matches_smplx(mano_dir, n, flat):
     coeffs, orient, transl, betas = _inputs(4, seed=3 + n, pose_dim=n)
     out = ours(coeffs, orient, transl, betas)
     _compare(out, ref(betas=betas, global_orient=orient, hand_pose=coeffs, transl=transl))
+    torch.testing.assert_close(ours.keypoints(coeffs, orient, transl, betas), out.joints)  # the tips-only path
     # pca_to_pose gives the pose that the non-PCA layer (same flat_hand_mean) turns into the same hand
     full = load_hand("mano", side="right", model_dir=mano_dir, flat_hand_mean=flat).double()
     assert ours.pca_to_pose(coeffs).shape == (4, 45)

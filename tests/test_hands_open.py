@@ -282,3 +282,14 @@ def test_build_is_deterministic_and_matches_asset():
         if k == "meta":
             continue
         np.testing.assert_allclose(x, shipped[k], atol=1e-6, err_msg=k)
+
+
+def test_keypoints_alone_match_the_full_forward():
+    torch.manual_seed(0)
+    for side in ("right", "left"):
+        hand = load_hand("open", side=side)
+        pose, orient, transl = 0.3 * torch.randn(3, 45), torch.randn(3, 3), torch.randn(3, 3)
+        betas = torch.randn(3, 10)
+        torch.testing.assert_close(hand.keypoints(pose, orient, transl, betas), hand(pose, orient, transl, betas).joints)
+        with pytest.raises(ValueError, match="pose"):
+            hand.keypoints(pose[:, :40], orient, transl)

@@ -201,7 +201,7 @@ def fit_left_hand(
     params = [pose, orient, transl] + ([betas] if cfg.fit_betas else [])
 
     def predict_n() -> Tensor:
-        j = hand(pose, orient, transl, betas).joints[:, 1:]
+        j = hand.keypoints(pose, orient, transl, betas)[:, 1:]
         return (j - right_betas_c[:, None]) * s
 
     resid = _fit_to_field(params, predict_n, target_n, w, field, pose, betas, field_cfg, cfg)

@@ -60,7 +60,7 @@ def hand_rest_joints(hand: HandModel, pose: Tensor, betas: Tensor | None = None)
         ``(B, 21, 3)`` metres.
     """
     zeros = pose.new_zeros(pose.shape[0], 3)
-    return hand(pose, zeros, zeros, betas).joints
+    return hand.keypoints(pose, zeros, zeros, betas)
 
 
 def nTh_from_joints(joints_h: Tensor, cfg: FrameConfig = FrameConfig()) -> Tensor:

@@ -147,7 +147,7 @@ def bimanual_keypoints_n(
     if left is not None:
         if left_hand is None:
             raise ValueError("left hand parameters given without a left hand layer")
-        j_o = left_hand(left.pose, left.global_orient, left.transl, left.betas).joints
+        j_o = left_hand.keypoints(left.pose, left.global_orient, left.transl, left.betas)
         kl = apply_transform(nTo, j_o)
     return BimanualKeypoints(right=kr, left=kl, nTo=nTo)
 

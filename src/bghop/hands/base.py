@@ -98,6 +98,21 @@ class JointLimits:
         return torch.maximum(torch.minimum(pose, self.upper.to(pose)), self.lower.to(pose))
 
 
+def _check_inputs(pose: Tensor, global_orient: Tensor, transl: Tensor, betas: Tensor | None) -> Tensor:
+    """Validate the shapes of a hand call; returns ``betas`` as ``(B, NUM_BETAS)``."""
+    B = pose.shape[0] if pose.dim() == 2 else -1
+    for name, x, d in (("pose", pose, 45), ("global_orient", global_orient, 3), ("transl", transl, 3)):
+        if x.dim() != 2 or x.shape[1] != d or x.shape[0] != B:
+            raise ValueError(f"{name} must have shape (B, {d}) with B={B}, got {tuple(x.shape)}")
+    if betas is None:
+        return pose.new_zeros(B, NUM_BETAS)
+    if betas.dim() != 2 or betas.shape[0] != B or betas.shape[1] > NUM_BETAS:
+        raise ValueError(f"betas must have shape (B, <= {NUM_BETAS}) with B={B}, got {tuple(betas.shape)}")
+    if betas.shape[1] < NUM_BETAS:
+        betas = torch.nn.functional.pad(betas, (0, NUM_BETAS - betas.shape[1]))
+    return betas
+
+
 class HandModel(nn.Module, abc.ABC):
     """Base class: validates inputs, owns ``faces`` / ``side`` / ``kind``.
 
@@ -143,21 +158,27 @@ class HandModel(nn.Module, abc.ABC):
         Returns:
             :class:`HandOutput` with ``vertices (B, V, 3)`` and ``joints (B, 21, 3)`` in metres.
         """
-        B = pose.shape[0] if pose.dim() == 2 else -1
-        for name, x, d in (("pose", pose, 45), ("global_orient", global_orient, 3), ("transl", transl, 3)):
-            if x.dim() != 2 or x.shape[1] != d or x.shape[0] != B:
-                raise ValueError(f"{name} must have shape (B, {d}) with B={B}, got {tuple(x.shape)}")
-        if betas is None:
-            betas = pose.new_zeros(B, NUM_BETAS)
-        elif betas.dim() != 2 or betas.shape[0] != B or betas.shape[1] > NUM_BETAS:
-            raise ValueError(f"betas must have shape (B, <= {NUM_BETAS}) with B={B}, got {tuple(betas.shape)}")
-        elif betas.shape[1] < NUM_BETAS:
-            betas = torch.nn.functional.pad(betas, (0, NUM_BETAS - betas.shape[1]))
-        return self._forward(pose, global_orient, transl, betas)
+        return self._forward(pose, global_orient, transl, _check_inputs(pose, global_orient, transl, betas))
+
+    def keypoints(
+        self,
+        pose: Tensor,
+        global_orient: Tensor,
+        transl: Tensor,
+        betas: Tensor | None = None,
+    ) -> Tensor:
+        """The 21 keypoints ``(B, 21, 3)`` (metres) alone: ``forward(...).joints`` without skinning
+        every vertex (only the five fingertip vertices), for fits and fields that never look at
+        the skin. Same arguments as :meth:`forward`."""
+        return self._keypoints(pose, global_orient, transl, _check_inputs(pose, global_orient, transl, betas))
 
     @abc.abstractmethod
     def _forward(self, pose: Tensor, global_orient: Tensor, transl: Tensor, betas: Tensor) -> HandOutput:
         """Validated inputs in, :class:`HandOutput` out."""
+
+    def _keypoints(self, pose: Tensor, global_orient: Tensor, transl: Tensor, betas: Tensor) -> Tensor:
+        """Validated inputs in, ``(B, 21, 3)`` keypoints out (subclasses override with a cheaper path)."""
+        return self._forward(pose, global_orient, transl, betas).joints
 
     def extra_repr(self) -> str:
         return f"kind={self.kind!r}, side={self.side!r}"

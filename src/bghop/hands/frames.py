@@ -87,7 +87,7 @@ def place_hand(
     """
     B = pose.shape[0]
     zeros = pose.new_zeros(B, 3)
-    rest = hand(pose, zeros, zeros, betas).joints
+    rest = hand.keypoints(pose, zeros, zeros, betas)
     F0 = palm_frame(rest, hand.side)
     f = _normalize(finger_dir.to(pose).expand(B, 3))
     n = palm_normal.to(pose).expand(B, 3)

@@ -555,12 +555,20 @@ class MANOHand(HandModel):
         Returns:
             :class:`~bghop.hands.base.HandOutput`: ``vertices (B, 778, 3)``, ``joints (B, 21, 3)``.
         """
-        if self.use_pca:
-            if pose.dim() != 2 or pose.shape[1] != self.num_pca_comps:
-                raise ValueError(f"in PCA mode pose must have shape (B, {self.num_pca_comps}) (coefficients), "
-                                 f"got {tuple(pose.shape)}")
-            pose = self.pca_to_pose(pose)
-        return super().forward(pose, global_orient, transl, betas)
+        return super().forward(self._full_pose(pose), global_orient, transl, betas)
+
+    def keypoints(self, pose: Tensor, global_orient: Tensor, transl: Tensor, betas: Tensor | None = None) -> Tensor:
+        """As :meth:`forward` ``.joints`` (``(B, 21, 3)``), skinning only the fingertip vertices."""
+        return super().keypoints(self._full_pose(pose), global_orient, transl, betas)
+
+    def _full_pose(self, pose: Tensor) -> Tensor:
+        """``(B, 45)`` axis-angle from what the caller passes (PCA coefficients in PCA mode)."""
+        if not self.use_pca:
+            return pose
+        if pose.dim() != 2 or pose.shape[1] != self.num_pca_comps:
+            raise ValueError(f"in PCA mode pose must have shape (B, {self.num_pca_comps}) (coefficients), "
+                             f"got {tuple(pose.shape)}")
+        return self.pca_to_pose(pose)
 
     def _forward(self, pose: Tensor, global_orient: Tensor, transl: Tensor, betas: Tensor) -> HandOutput:
         B = pose.shape[0]
@@ -574,6 +582,18 @@ class MANOHand(HandModel):
         posed = posed + transl[:, None]  # (B, 16, 3)
         kp = torch.cat([posed, verts[:, self.tip_ids]], dim=1)[:, list(NATIVE_TO_KEYPOINT)]  # (B, 21, 3)
         return HandOutput(vertices=verts, joints=kp)
+
+    def _keypoints(self, pose: Tensor, global_orient: Tensor, transl: Tensor, betas: Tensor) -> Tensor:
+        B = pose.shape[0]
+        if not self.flat_hand_mean:
+            pose = pose + self.hands_mean
+        v_shaped = self.v_template + torch.einsum("vdk,bk->bvd", self.shapedirs, betas)  # (B, V, 3)
+        joints = torch.einsum("jv,bvd->bjd", self.J_regressor, v_shaped)  # (B, 16, 3): needs every vertex
+        full_pose = torch.cat([global_orient, pose], dim=1).reshape(B, 16, 3)
+        ids = self.tip_ids
+        posedirs = self.posedirs.reshape(self.posedirs.shape[0], -1, 3)[:, ids].reshape(self.posedirs.shape[0], -1)
+        tips, posed = articulate(full_pose, v_shaped[:, ids], joints, self.parents, self.weights[ids], posedirs)
+        return torch.cat([posed, tips], dim=1)[:, list(NATIVE_TO_KEYPOINT)] + transl[:, None]  # (B, 21, 3)
 
     def extra_repr(self) -> str:
         pca = f", use_pca=True, num_pca_comps={self.num_pca_comps}" if self.use_pca else ""

@@ -211,13 +211,23 @@ class OpenHand(HandModel):
         """``(B, 15, 3)`` (flexion, abduction, twist) radians → ``(B, 45)`` pose for this side."""
         return anatomical_pose(angles, self.anatomical_axes)
 
-    def _forward(self, pose: Tensor, global_orient: Tensor, transl: Tensor, betas: Tensor) -> HandOutput:
+    def _pose(self, pose: Tensor, global_orient: Tensor, transl: Tensor, betas: Tensor,
+              ids: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Posed vertices (all, or only ``ids``) and the 16 posed joints, both with ``transl``."""
         B = pose.shape[0]
-        v_shaped = self.v_template + torch.einsum("vdk,bk->bvd", self.shapedirs, betas)  # (B, V, 3)
+        v_t, sd, w = (self.v_template, self.shapedirs, self.weights) if ids is None else \
+            (self.v_template[ids], self.shapedirs[ids], self.weights[ids])
+        v_shaped = v_t + torch.einsum("vdk,bk->bvd", sd, betas)  # (B, V, 3)
         joints = self.j_template + torch.einsum("jdk,bk->bjd", self.jshapedirs, betas)  # (B, 16, 3)
         full = torch.cat([global_orient, pose], dim=1).reshape(B, 16, 3)
-        verts, posed = articulate(full, v_shaped, joints, list(PARENTS), self.weights)
-        verts = verts + transl[:, None]
-        posed = posed + transl[:, None]
+        verts, posed = articulate(full, v_shaped, joints, list(PARENTS), w)
+        return verts + transl[:, None], posed + transl[:, None]
+
+    def _forward(self, pose: Tensor, global_orient: Tensor, transl: Tensor, betas: Tensor) -> HandOutput:
+        verts, posed = self._pose(pose, global_orient, transl, betas, None)
         kp = torch.cat([posed, verts[:, self.tip_ids]], dim=1)[:, list(NATIVE_TO_KEYPOINT)]  # (B, 21, 3)
         return HandOutput(vertices=verts, joints=kp)
+
+    def _keypoints(self, pose: Tensor, global_orient: Tensor, transl: Tensor, betas: Tensor) -> Tensor:
+        tips, posed = self._pose(pose, global_orient, transl, betas, self.tip_ids)
+        return torch.cat([posed, tips], dim=1)[:, list(NATIVE_TO_KEYPOINT)]  # (B, 21, 3)

@@ -160,17 +160,19 @@ class InteractionGridBuilder:
         """
         B = v.batch_size
         zeros = v.right_pose.new_zeros(B, 3)
-        out_r: HandOutput = self.layers["right"](v.right_pose, zeros, zeros)
-        oTh = rigid_from_params(v.right_rot, v.right_transl, self.j0["right"])
-        joints_h = {"right": out_r.joints}
-        verts_h = {"right": out_r.vertices}
+        args = {"right": (v.right_pose, zeros, zeros)}
         if v.bimanual:
-            orient = matrix_to_axis_angle(rot6d_to_matrix(v.left_rot))
-            out_l = self.layers["left"](v.left_pose, orient, v.left_transl)
-            joints_h["left"] = out_l.joints
-            verts_h["left"] = out_l.vertices
+            args["left"] = (v.left_pose, matrix_to_axis_angle(rot6d_to_matrix(v.left_rot)), v.left_transl)
+        oTh = rigid_from_params(v.right_rot, v.right_transl, self.j0["right"])
+        joints_h, verts_h = {}, {}
+        for side, a in args.items():
+            if vertices:
+                out: HandOutput = self.layers[side](*a)
+                joints_h[side], verts_h[side] = out.joints, out.vertices
+            else:  # the grid needs only the keypoints: skip skinning the whole hand
+                joints_h[side] = self.layers[side].keypoints(*a)
         joints_o = {s: apply_transform(oTh, j) for s, j in joints_h.items()}
-        verts_o = {s: apply_transform(oTh, x) for s, x in verts_h.items()} if vertices else {}
+        verts_o = {s: apply_transform(oTh, x) for s, x in verts_h.items()}
         return PosedHands(oTh=oTh, joints_h=joints_h, joints_o=joints_o, vertices_o=verts_o)
 
     def hand_params(self, v: GraspVariables) -> dict[str, HandParams]:
