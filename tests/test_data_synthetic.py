@@ -6,6 +6,7 @@ from dataclasses import replace
 import pytest
 
 import bghop.data.synthetic as synth
+import bghop.eval.grip as grip
 from bghop.contact.optimizer import EnergyConfig
 from bghop.data.shards import Manifest, ShardDataset
 from bghop.eval.physics import StabilityResult
@@ -22,7 +23,7 @@ def fast_physics(monkeypatch):
         calls.append(len(pieces))
         return StabilityResult({"+x": 0.0}, True, 1.0)
 
-    monkeypatch.setattr(synth, "simulate_stability", stub)
+    monkeypatch.setattr(grip, "simulate_stability", stub)
     return calls
 
 
@@ -103,44 +104,6 @@ def test_one_hand_objects_are_hand_sized():
     assert synth._hand_sized(trimesh.creation.cylinder(radius=0.035, height=0.2), cfg)  # a bottle
     assert not synth._hand_sized(trimesh.creation.box(extents=(0.3, 0.2, 0.02)), cfg)  # a tray: too wide to wrap
     assert not synth._hand_sized(trimesh.creation.cylinder(radius=0.02, height=0.4), cfg)  # too long
-
-
-def test_candidates_are_squeezed_until_they_hold(monkeypatch):
-    import torch
-    import trimesh
-
-    from bghop.eval.metrics import GraspMetrics
-    from bghop.hands import load_hand
-    from bghop.hands.params import HandParams
-    from bghop.hands.poses import named_pose
-
-    layers = {"right": load_hand("open", side="right")}
-    weights = {"right": layers["right"].weights.numpy()}
-    hp = {"right": HandParams(named_pose("relaxed")[None], torch.zeros(1, 3), torch.zeros(1, 3), torch.zeros(1, 10))}
-    box = trimesh.creation.box(extents=(0.05, 0.05, 0.05))
-    depth = {"m": 0.001}
-
-    def metrics(mesh, meshes):
-        return GraspMetrics(penetration_max_m=depth["m"], penetration_mean_m=0.0, intersection_volume_cm3=0.0,
-                            hand_hand_volume_cm3=0.0, contact_right=True, contact_left=None, contact_both=True)
-
-    holds_after = {"n": 2}
-    sims = []
-
-    def physics(mesh, pieces, cfg):
-        sims.append(1)
-        return StabilityResult({"+x": 0.0}, len(sims) > holds_after["n"], 1.0)
-
-    monkeypatch.setattr(synth, "grasp_metrics", metrics)
-    monkeypatch.setattr(synth, "simulate_stability", physics)
-    cfg = synth.SynthConfig()
-    hands, curl, m, stab = synth._first_stable(box, hp, layers, weights, cfg)
-    assert curl == cfg.squeeze[1] and len(sims) == 3 and stab.success  # unsqueezed, 1st, 2nd squeeze
-    assert not torch.equal(hands["right"].pose, hp["right"].pose)  # the kept pose is the squeezed one
-    # a candidate that is already too deep is given up without simulating
-    sims.clear()
-    depth["m"] = 0.02
-    assert synth._first_stable(box, hp, layers, weights, cfg) is None and not sims
 
 
 def test_progress_counts_every_kept_sample(tmp_path, fast_physics):

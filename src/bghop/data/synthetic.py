@@ -33,16 +33,15 @@ import torch
 import trimesh
 
 from bghop.contact.energies import ObjectSDF
-from bghop.contact.optimizer import EnergyConfig, optimize_grasps, squeeze_pose
+from bghop.contact.optimizer import EnergyConfig, optimize_grasps
 from bghop.core.io import write_json_atomic
 from bghop.data.objects import category_names, make_object
 from bghop.data.prompts import prompt
 from bghop.data.shards import Manifest, Sample, shard_path, write_shard
-from bghop.eval.metrics import grasp_metrics
-from bghop.eval.physics import PhysicsConfig, hand_pieces, simulate_stability
+from bghop.eval.grip import GripConfig, check_grip
+from bghop.eval.physics import PhysicsConfig
 from bghop.fields.encode import GridSettings, encode_grid
 from bghop.hands import load_hand
-from bghop.hands.params import HandParams
 
 logger = logging.getLogger(__name__)
 
@@ -64,9 +63,9 @@ class SynthConfig:
             this, metres (about a hand's breadth, 9 cm; REFERENCE.md anthropometry).
         max_penetration_m: largest allowed hand penetration, metres.
         max_hand_hand_cm3: largest allowed hand–hand intersection.
-        squeeze: finger closures (fractions of the way to the fist,
-            :func:`~bghop.contact.optimizer.squeeze_pose`) tried in turn on a candidate that is
-            in contact but not yet stable, until it holds or penetrates too deep.
+        squeeze: finger closures (fractions of the way to the fist) tried in turn on a candidate
+            that does not hold yet, until it holds or penetrates too deep
+            (:func:`bghop.eval.grip.check_grip`).
         seed: base seed.
         hand: hand kind.
         energy, physics, grid: component settings.
@@ -142,30 +141,6 @@ def _done(out: Path, job: ShardJob) -> bool:
     return st.get("count") == job.count and st.get("bimanual", job.bimanual) == job.bimanual
 
 
-def _first_stable(mesh: trimesh.Trimesh, hp: dict[str, HandParams], layers: dict, weights: dict,
-                  cfg: SynthConfig) -> tuple[dict[str, HandParams], float, object, object] | None:
-    """The candidate ``hp`` (one grasp) unsqueezed, else squeezed by each of ``cfg.squeeze`` in
-    turn: the first version that passes every check, as ``(hands, squeeze, metrics, stability)``;
-    None when none does (squeezing stops once the hands penetrate too deep)."""
-    for curl in (0.0, *cfg.squeeze):
-        hands = {s: HandParams(squeeze_pose(p.pose, s, curl), p.global_orient, p.transl, p.betas) for s, p in hp.items()}
-        meshes = {}
-        for s, p in hands.items():
-            with torch.no_grad():
-                v = layers[s](p.pose, p.global_orient, p.transl).vertices[0].numpy()
-            meshes[s] = trimesh.Trimesh(v, layers[s].faces.numpy(), process=False)
-        m = grasp_metrics(mesh, meshes)
-        if m.penetration_max_m > cfg.max_penetration_m or m.hand_hand_volume_cm3 > cfg.max_hand_hand_cm3:
-            return None  # closing further only goes deeper
-        if not m.contact_both:
-            continue
-        pieces = [pc for s in hands for pc in hand_pieces(np.asarray(meshes[s].vertices), weights[s])]
-        stab = simulate_stability(mesh, pieces, cfg.physics)
-        if stab.success:
-            return hands, curl, m, stab
-    return None
-
-
 def generate_shard(job: ShardJob, cfg: SynthConfig, out: str | os.PathLike, threads: int = 1,
                    progress: Any = None) -> dict:
     """Generate and write one shard (skipped if already complete); returns its stats.
@@ -188,7 +163,8 @@ def generate_shard(job: ShardJob, cfg: SynthConfig, out: str | os.PathLike, thre
     rng = np.random.default_rng([cfg.seed, job.index])
     sides = ("right", "left") if job.bimanual else ("right",)
     layers = {s: load_hand(cfg.hand, side=s) for s in sides}
-    weights = {s: layers[s].weights.numpy() for s in sides}
+    grip = GripConfig(squeeze=cfg.squeeze, max_penetration_m=cfg.max_penetration_m,
+                      max_hand_hand_cm3=cfg.max_hand_hand_cm3, physics_config=cfg.physics, simulate_failures=False)
     cats = category_names()
     samples: list[Sample] = []
     candidates = passed = 0
@@ -211,11 +187,11 @@ def generate_shard(job: ShardJob, cfg: SynthConfig, out: str | os.PathLike, thre
             if kept >= cfg.keep_per_object or len(samples) >= job.count:
                 break  # the rest of this object's candidates are not evaluated (nor counted)
             candidates += 1
-            found = _first_stable(obj.mesh, {s: batch.hands[s].index(i) for s in sides}, layers, weights, cfg)
-            if found is None:
+            check = check_grip(obj.mesh, {s: batch.hands[s].index(i) for s in sides}, layers, grip)
+            if not check.passed:
                 continue
             passed += 1
-            hp, curl, m, stab = found
+            hp, curl, m, stab = check.hands, check.squeeze, check.metrics, check.stability
             hands = {s: (hp[s], cfg.hand) for s in sides}
             try:
                 grid = encode_grid(obj.mesh, hands, cfg.grid)
