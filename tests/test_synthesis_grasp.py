@@ -202,3 +202,26 @@ def test_example_mesh_is_shipped():
     m = load_mesh(example_mesh_path())
     assert m.is_watertight and np.allclose(sorted(m.extents), [0.08, 0.12, 0.2], atol=1e-6)
     assert example_mesh_path().stat().st_size < 100_000
+
+
+def test_unstable_grasps_are_squeezed_when_that_makes_them_hold(ae, monkeypatch):
+    import bghop.eval.grip as grip
+    from bghop.eval.physics import StabilityResult
+
+    def holds_only_when_squeezed(mesh, pieces, cfg):
+        # the squeezed hands close the fingers: their pieces lie nearer the palm; stand-in physics
+        # that says "holds" from the second squeeze on, counted per grasp
+        holds_only_when_squeezed.calls += 1
+        return StabilityResult({"+x": 0.0}, holds_only_when_squeezed.calls % 3 == 0, 1.0)
+
+    holds_only_when_squeezed.calls = 0
+    monkeypatch.setattr(grip, "simulate_stability", holds_only_when_squeezed)
+    cfg = with_iterations(GraspConfig(sdf_resolution=40), sds=1, refine=2)
+    cfg = replace(cfg, rank=replace(cfg.rank, max_penetration_m=1.0))  # let every squeeze be tried
+    res = GraspSynthesizer(tiny_prior(bimanual=True), ae, config=cfg)(BOX, "box", n=2, progress=False)
+    assert [g.squeeze for g in res.grasps] == [cfg.rank.squeeze[1]] * 2 and all(g.stability.success for g in res.grasps)
+    assert res.grasps[0].to_dict()["squeeze"] == cfg.rank.squeeze[1]
+    # no physics: nothing is squeezed
+    cfg = replace(cfg, rank=replace(cfg.rank, physics=False))
+    res = GraspSynthesizer(tiny_prior(bimanual=True), ae, config=cfg)(BOX, "box", n=2, progress=False)
+    assert all(g.squeeze == 0 and g.stability is None for g in res.grasps)

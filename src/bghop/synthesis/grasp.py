@@ -40,8 +40,9 @@ from tqdm.auto import tqdm
 
 from bghop.contact.energies import ObjectSDF, contact_energy, hand_hand_energy, hand_regions, penetration_energy
 from bghop.core.rotations import axis_angle_to_matrix, matrix_to_rot6d
-from bghop.eval.metrics import GraspMetrics, grasp_metrics
-from bghop.eval.physics import PhysicsConfig, StabilityResult, hand_pieces, simulate_stability
+from bghop.eval.grip import GripConfig, check_grip
+from bghop.eval.metrics import GraspMetrics
+from bghop.eval.physics import PhysicsConfig, StabilityResult
 from bghop.fields.frame import FrameConfig
 from bghop.hands import HandModel, load_hand
 from bghop.hands.frames import palm_center, palm_frame, place_hand
@@ -167,11 +168,18 @@ class RankConfig:
         physics: run the MuJoCo stability test (≈0.3 s per grasp; the first call on a
             non-convex object also pays for its convex decomposition).
         physics_config: simulation settings.
+        squeeze: finger closures (fractions of the way to the fist) tried in turn on a grasp that
+            does not hold, keeping the first that does without going deeper than
+            ``max_penetration_m`` (:func:`bghop.eval.grip.check_grip`); empty to keep grasps as
+            optimised. Needs ``physics``.
+        max_penetration_m: the deepest a squeeze may press, metres.
         score_levels: noise levels (fractions of ``T``) of the prior's denoising score.
     """
 
     physics: bool = True
     physics_config: PhysicsConfig = PhysicsConfig()
+    squeeze: tuple[float, ...] = (0.04, 0.08, 0.12)
+    max_penetration_m: float = 0.005
     score_levels: tuple[float, ...] = (0.35, 0.65)
     w_unstable: float = 4.0
     w_no_contact: float = 4.0
@@ -219,6 +227,7 @@ class Grasp:
         metrics: geometric metrics.
         stability: MuJoCo result, or None when physics is off.
         rank_score: the ranking score (lower is better).
+        squeeze: how far the fingers were closed towards the fist to make it hold (0 = as optimised).
     """
 
     index: int
@@ -228,11 +237,12 @@ class Grasp:
     metrics: GraspMetrics
     stability: StabilityResult | None
     rank_score: float = 0.0
+    squeeze: float = 0.0
 
     def to_dict(self) -> dict:
         """Metrics and scores (no hand parameters) for ``summary.json``."""
         return {"init_index": self.index, "rank_score": self.rank_score, "sds_score": self.sds_score,
-                "energy": self.energy, "metrics": self.metrics.to_dict(),
+                "energy": self.energy, "squeeze": self.squeeze, "metrics": self.metrics.to_dict(),
                 "stability": None if self.stability is None else self.stability.to_dict()}
 
 
@@ -561,23 +571,15 @@ class GraspSynthesizer:
               sds_scores: Tensor, energy: Tensor, progress: bool) -> list[Grasp]:
         rcfg = self.config.rank
         grasps = []
-        faces = {s: self.layers[s].faces.cpu().numpy() for s in self.sides}
-        weights = {s: self.layers[s].weights.detach().cpu().numpy() for s in self.sides}
+        grip = GripConfig(squeeze=rcfg.squeeze, max_penetration_m=rcfg.max_penetration_m, max_hand_hand_cm3=math.inf,
+                          require_contact=False, physics=rcfg.physics, physics_config=rcfg.physics_config)
+        layers = {s: self.layers[s] for s in self.sides}
         for i in tqdm(keep, desc="rank", disable=not progress, leave=False):
-            hp = {s: hands[s].index(i).to("cpu") for s in self.sides}
-            meshes = {}
-            with torch.no_grad():
-                for s in self.sides:
-                    p = hands[s].index(i)
-                    vert = self.layers[s](p.pose, p.global_orient, p.transl).vertices[0].cpu().numpy()
-                    meshes[s] = trimesh.Trimesh(vert, faces[s], process=False)
-            m = grasp_metrics(mesh, meshes)
-            stab = None
-            if rcfg.physics:
-                pieces = [pc for s in self.sides for pc in hand_pieces(np.asarray(meshes[s].vertices), weights[s])]
-                stab = simulate_stability(mesh, pieces, rcfg.physics_config)
-            grasps.append(Grasp(index=ids[i], hands={s: (hp[s], self.hand_kind) for s in self.sides},
-                                sds_score=float(sds_scores[i]), energy=float(energy[i]), metrics=m, stability=stab))
+            hp = {s: hands[s].index(i) for s in self.sides}
+            c = check_grip(mesh, hp, layers, grip)
+            grasps.append(Grasp(index=ids[i], hands={s: (c.hands[s].to("cpu"), self.hand_kind) for s in self.sides},
+                                sds_score=float(sds_scores[i]), energy=float(energy[i]), metrics=c.metrics,
+                                stability=c.stability, squeeze=c.squeeze))
         if grasps:
             sc = np.array([g.sds_score for g in grasps])
             z = 100.0 * (sc - sc.min()) / max(abs(float(sc.min())), 1e-12)
