@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
+from bghop.core.config import config_from_dict
 from bghop.models.checkpoint import (
     CheckpointError,
     default_model_dir,
@@ -55,14 +56,7 @@ class AutoencoderConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "AutoencoderConfig":
-        known = set(cls.__dataclass_fields__)
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown autoencoder config keys: {sorted(unknown)}")
-        d = dict(d)
-        if "channels" in d:
-            d["channels"] = tuple(d["channels"])
-        return cls(**d)
+        return config_from_dict(cls, d, "autoencoder config")
 
 
 def _norm(c: int) -> nn.GroupNorm:

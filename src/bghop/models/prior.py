@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from bghop.core.config import config_from_dict
 from bghop.fields.encode import GridSettings
 from bghop.fields.layout import ChannelLayout, InteractionGrid
 from bghop.models.checkpoint import (
@@ -119,15 +120,9 @@ class PriorConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "PriorConfig":
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown prior config keys: {sorted(unknown)}")
-        d = dict(d)
-        if "unet" in d:
-            d["unet"] = UNetConfig.from_dict(d["unet"])
-        if "diffusion" in d:
-            d["diffusion"] = DiffusionConfig(**d["diffusion"])
-        cfg = cls(**d)
+        cfg = config_from_dict(cls, d, "prior config", nested={
+            "unet": UNetConfig.from_dict,
+            "diffusion": lambda x: config_from_dict(DiffusionConfig, x, "diffusion config")})
         cfg.validate()
         return cfg
 

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from bghop.core.config import config_from_dict
+
 __all__ = ["UNetConfig", "UNet3D", "timestep_embedding"]
 
 
@@ -51,14 +53,7 @@ class UNetConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "UNetConfig":
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown UNet config keys: {sorted(unknown)}")
-        d = dict(d)
-        for k in ("channel_mult", "attention_levels"):
-            if k in d:
-                d[k] = tuple(d[k])
-        return cls(**d)
+        return config_from_dict(cls, d, "UNet config")
 
 
 def timestep_embedding(t: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
+from bghop.core.config import config_from_dict
 from bghop.models.prior import InteractionPrior
 from bghop.models.text import TextEmbedding
 
@@ -73,10 +74,7 @@ class SDSConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "SDSConfig":
         """Build from a dict; unknown keys are an error (no silent typos)."""
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown SDS config keys: {sorted(unknown)}")
-        return cls(**d)
+        return config_from_dict(cls, d, "SDS config")
 
 
 @dataclass
