@@ -25,9 +25,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "MuJoCo stability (gravity along 6 directions for 1 s, object displacement in cm, success "
                     "under 2 cm) and, with --prior, a plausibility score under the prior. Per object group and "
                     "overall: means, rates and diversity (k-means over both hands' poses and placements; entropy "
-                    "of the cluster sizes in nats, mean cluster size). Writes OUT/metrics.csv (per sample), "
-                    "OUT/metrics_groups.csv, OUT/metrics.json, OUT/hist_*.png and OUT/per_object.png, and prints "
-                    "a table.")
+                    "of the cluster sizes in nats, mean cluster size). For generated samples (bghop generate), "
+                    "text faithfulness: a 3D CNN trained on the procedural object categories names the category "
+                    "of object.obj; a sample is faithful when that is the prompted category ('grasp a {name} with "
+                    "both hands', or a category entry in hands.json/summary.json), and a per-category table "
+                    "(samples, faithfulness, contact, penetration, stability, diversity) is added. Writes "
+                    "OUT/metrics.csv (per sample), OUT/metrics_groups.csv, OUT/metrics.json, "
+                    "OUT/metrics_categories.csv (with prompted categories), OUT/hist_*.png and OUT/per_object.png, "
+                    "and prints a table.")
     p.add_argument("folders", nargs="+", metavar="DIR", help="result folders (or single sample folders)")
     p.add_argument("--out", default=None, help="where to write the metrics and plots (default: the first DIR)")
     p.add_argument("--no-physics", action="store_true", help="skip the MuJoCo stability test (faster)")
@@ -38,6 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mano-dir", default=None, help="folder with MANO_RIGHT.pkl / MANO_LEFT.pkl for samples with "
                                                     "MANO hands (default: $BGHOP_MANO_DIR)")
     p.add_argument("--no-plots", action="store_true", help="do not write the PNG plots")
+    p.add_argument("--faithfulness", action=argparse.BooleanOptionalAction, default=None,
+                   help="text faithfulness of the object to the prompted category (default: on for samples whose "
+                        "prompt names a category the classifier knows, except bghop grasp runs, whose object is "
+                        "the user's; --faithfulness includes those, --no-faithfulness skips it)")
+    p.add_argument("--classifier", default=None, metavar="DIR",
+                   help="category classifier folder (default: the one shipped in the package)")
     add_common(p)
     p.set_defaults(func=_eval)
 
@@ -66,7 +77,14 @@ def _make_scorer(prior: str | None, device: str, notes: list[str]):
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from bghop.eval.report import EvalInputError, evaluate_folders, find_sample_folders, format_table, write_report
+    from bghop.eval.faithfulness import ClassifierError
+    from bghop.eval.report import (
+        EvalInputError,
+        evaluate_folders,
+        find_sample_folders,
+        format_table,
+        write_report,
+    )
 
     if args.clusters is not None and args.clusters < 1:
         raise CLIError("--clusters must be at least 1")
@@ -75,17 +93,26 @@ def _eval(args: argparse.Namespace) -> int:
             find_sample_folders(f)
         except EvalInputError as e:
             raise CLIError(str(e)) from e
+    if args.classifier is not None and args.faithfulness is False:
+        raise CLIError("--classifier and --no-faithfulness contradict each other")
+    if args.classifier is not None and not Path(args.classifier).is_dir():
+        raise CLIError(f"classifier folder {args.classifier} does not exist")
     notes: list[str] = []
     scorer = _make_scorer(args.prior, args.device, notes)
-    report = evaluate_folders(args.folders, physics=not args.no_physics, clusters=args.clusters, scorer=scorer,
-                              device=args.device, mano_dir=args.mano_dir, seed=args.seed, progress=True)
+    try:
+        report = evaluate_folders(args.folders, physics=not args.no_physics, clusters=args.clusters, scorer=scorer,
+                                  device=args.device, mano_dir=args.mano_dir, seed=args.seed, progress=True,
+                                  faithfulness=args.faithfulness, classifier=args.classifier)
+    except ClassifierError as e:
+        raise CLIError(str(e)) from e
     report.notes = notes + report.notes
     if args.no_physics:
         report.notes.append("physics skipped (--no-physics): stability columns are empty")
     report.settings["prior"] = args.prior
     out = Path(args.out) if args.out else Path(args.folders[0])
     paths = write_report(report, out)
-    written = [paths["csv"], paths["groups_csv"], paths["json"]]
+    written = [paths["csv"], paths["groups_csv"], paths["json"], *([paths["categories_csv"]]
+                                                                   if "categories_csv" in paths else [])]
     if not args.no_plots:
         from bghop.eval.plots import report_figures
         from bghop.viz.render import save_figure

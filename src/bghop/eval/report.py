@@ -9,9 +9,14 @@ the object's frame, metres) this computes, reusing :mod:`bghop.eval.metrics` and
 * per-hand and both-hands contact (a vertex within 5 mm);
 * MuJoCo stability: six gravity directions, object displacement, success under 2 cm;
 * optionally a plausibility score under the prior (a ``scorer`` callable given by the caller);
+* for generated samples, **text faithfulness**: the category a classifier trained on the procedural
+  object categories predicts for ``object.obj`` (:mod:`bghop.eval.faithfulness`), and whether it is
+  the prompted one;
 
 and, per group of samples (the object) and over everything, the means/rates of those plus the
-k-means **diversity** of :mod:`bghop.eval.diversity`.
+k-means **diversity** of :mod:`bghop.eval.diversity`; and, when samples carry a prompt whose
+category the classifier knows, the same statistics per prompted category (the per-category
+table of generation runs, with the faithfulness rate).
 
 Units: metres (and cm³ for volumes, as :class:`~bghop.eval.metrics.GraspMetrics` has them) in the
 dataclasses; the table rows (:meth:`SampleReport.to_row`, ``metrics.csv``) use millimetres for
@@ -41,9 +46,25 @@ import torch
 import trimesh
 from tqdm.auto import tqdm
 
-from bghop.eval.diversity import DEFAULT_MAX_CLUSTERS, DiversityResult, HandPlacement, diversity, grasp_features
+from bghop.eval.diversity import (
+    DEFAULT_MAX_CLUSTERS,
+    DiversityResult,
+    HandPlacement,
+    diversity,
+    grasp_features,
+)
+from bghop.eval.faithfulness import (
+    CategoryClassifier,
+    load_category_classifier,
+    prompt_category,
+)
 from bghop.eval.metrics import grasp_metrics
-from bghop.eval.physics import DIRECTIONS, PhysicsConfig, hand_pieces, simulate_stability
+from bghop.eval.physics import (
+    DIRECTIONS,
+    PhysicsConfig,
+    hand_pieces,
+    simulate_stability,
+)
 from bghop.geometry.mesh_io import load_mesh
 from bghop.hands import HandModel, load_hand
 from bghop.hands.params import HandParams, load_hands_json
@@ -62,12 +83,15 @@ __all__ = [
     "format_table",
     "OVERALL_GROUP",
     "SUMMARY_FILE",
+    "CATEGORIES_FILE",
 ]
 
 #: name of the group that holds every evaluated sample
 OVERALL_GROUP = "all"
 #: run-level file of a result folder
 SUMMARY_FILE = "summary.json"
+#: per prompted category statistics, written only when some sample has a prompted category
+CATEGORIES_FILE = "metrics_categories.csv"
 
 #: keys that name the object of a sample, in order of preference
 _GROUP_KEYS = ("group", "object", "object_name", "category", "object_id")
@@ -148,6 +172,11 @@ class SampleReport:
         displacement_m: ``{"+x": d, ...}`` object displacement per direction, metres.
         max_displacement_m: the largest of those, metres.
         sds_score: plausibility under the prior (None without a scorer).
+        prompt_category: the prompted object category when the classifier knows it (else None).
+        predicted_category: the classifier's category for ``object.obj`` (None when not computed).
+        predicted_probability: its probability.
+        prompt_probability: the probability the classifier gives the prompted category.
+        text_faithful: ``predicted_category == prompt_category`` (None when not computed).
         seconds: wall time spent on this sample.
         error: why the sample was skipped (None when it was evaluated).
         note: non-fatal remarks (e.g. physics unavailable for this sample).
@@ -168,6 +197,11 @@ class SampleReport:
     displacement_m: dict[str, float] | None = None
     max_displacement_m: float | None = None
     sds_score: float | None = None
+    prompt_category: str | None = None
+    predicted_category: str | None = None
+    predicted_probability: float | None = None
+    prompt_probability: float | None = None
+    text_faithful: bool | None = None
     seconds: float = 0.0
     error: str | None = None
     note: str | None = None
@@ -199,8 +233,10 @@ class SampleReport:
         }
         for d in DIRECTIONS:
             row[f"displacement_{d}_cm"] = _scale(disp.get(d), 1e2)
-        row.update(sds_score=self.sds_score, seconds=round(self.seconds, 3), error=self.error, note=self.note,
-                   folder=self.folder)
+        row.update(sds_score=self.sds_score, prompt_category=self.prompt_category,
+                   predicted_category=self.predicted_category, predicted_probability=self.predicted_probability,
+                   prompt_probability=self.prompt_probability, text_faithful=self.text_faithful,
+                   seconds=round(self.seconds, 3), error=self.error, note=self.note, folder=self.folder)
         return row
 
 
@@ -222,6 +258,8 @@ class GroupReport:
         max_displacement_m_mean: metres (None without physics).
         sds_score_mean: None without a scorer.
         diversity: k-means diversity of the group's grasps.
+        faithfulness_rate: fraction of the samples with a faithfulness verdict that are text faithful.
+        prompt_probability_mean: mean probability of the prompted category.
     """
 
     group: str
@@ -238,6 +276,8 @@ class GroupReport:
     max_displacement_m_mean: float | None = None
     sds_score_mean: float | None = None
     diversity: DiversityResult | None = None
+    faithfulness_rate: float | None = None
+    prompt_probability_mean: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -263,6 +303,8 @@ class GroupReport:
             "diversity_entropy_nats": d.entropy_nats if d else None,
             "diversity_entropy_bits": d.entropy_bits if d else None,
             "diversity_mean_cluster_size": d.mean_cluster_size if d else None,
+            "faithfulness_rate": self.faithfulness_rate,
+            "prompt_probability": self.prompt_probability_mean,
         }
 
 
@@ -277,6 +319,9 @@ class EvalReport:
         settings: how it was computed (physics config, clusters, folders, …).
         notes: remarks for the user (e.g. "no prior given").
         seconds: total wall time.
+        categories: one per prompted category (samples whose prompt names a category the
+            classifier knows), sorted by name; empty otherwise.
+        categories_overall: those samples together (group :data:`OVERALL_GROUP`), or None.
     """
 
     samples: list[SampleReport]
@@ -285,6 +330,8 @@ class EvalReport:
     settings: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    categories: list[GroupReport] = field(default_factory=list)
+    categories_overall: GroupReport | None = None
 
     @property
     def num_evaluated(self) -> int:
@@ -293,6 +340,8 @@ class EvalReport:
     def to_dict(self) -> dict:
         return {"settings": self.settings, "notes": self.notes, "seconds": self.seconds,
                 "overall": self.overall.to_dict(), "groups": [g.to_dict() for g in self.groups],
+                "categories": [c.to_dict() for c in self.categories],
+                "categories_overall": self.categories_overall.to_dict() if self.categories_overall else None,
                 "samples": [s.to_dict() for s in self.samples]}
 
 
@@ -337,6 +386,7 @@ class _RunInfo:
     per_sample: dict[str, dict]
     group: str | None
     text: str | None
+    kind: str | None = None
 
 
 def _run_info(result_dir: Path) -> _RunInfo:
@@ -356,7 +406,8 @@ def _run_info(result_dir: Path) -> _RunInfo:
         if group is None and isinstance(mesh, str) and mesh:
             group = Path(mesh).stem
     text = s.get("text") if isinstance(s.get("text"), str) else None
-    return _RunInfo(per, group, text)
+    kind = s.get("kind") if isinstance(s.get("kind"), str) else None
+    return _RunInfo(per, group, text, kind)
 
 
 def _sample_group(sample_dir: Path, result_dir: Path, run: _RunInfo, hands_json: Any) -> tuple[str, str | None]:
@@ -392,6 +443,54 @@ class _Layers:
         return self._cache[key]
 
 
+class _Faithfulness:
+    """Text-faithfulness of samples: the category classifier, loaded on first use.
+
+    ``mode``: True (every sample with a known prompted category), None (the same, except samples of
+    ``bghop grasp`` runs, whose object is the user's input, not generated) or False (never).
+    """
+
+    def __init__(self, mode: bool | None, classifier: CategoryClassifier | str | os.PathLike | None,
+                 device: torch.device, tta: int) -> None:
+        self.mode = mode
+        self.source = classifier
+        self.device = device
+        self.tta = tta
+        self._model: CategoryClassifier | None = classifier if isinstance(classifier, CategoryClassifier) else None
+        self.error: str | None = None
+
+    @property
+    def model(self) -> CategoryClassifier | None:
+        """The classifier, or None (with :attr:`error`) when the shipped one cannot be loaded in auto mode.
+
+        Raises:
+            ClassifierError: the classifier was asked for explicitly (mode True or a folder given) and
+                cannot be loaded.
+        """
+        if self._model is None and self.error is None and self.mode is not False:
+            try:
+                self._model = load_category_classifier(self.source, device=self.device)
+            except Exception as e:
+                if self.mode is True or self.source is not None:
+                    raise
+                self.error = f"{type(e).__name__}: {e}"
+                logger.warning("no text faithfulness: %s", self.error)
+        return self._model
+
+    def category(self, run: _RunInfo, text: str | None, metas: list[Any]) -> str | None:
+        """The prompted category of a sample if faithfulness applies to it, else None."""
+        if self.mode is False or (self.mode is None and run.kind == "grasp"):
+            return None
+
+        def names_one(d: Any) -> bool:
+            return isinstance(d, dict) and ("prompt_category" in d or "category" in d or names_one(d.get("meta")))
+
+        if text is None and not any(names_one(m) for m in metas):
+            return None  # nothing to go on: do not even load the classifier
+        model = self.model
+        return None if model is None else prompt_category(text, metas, model.categories)
+
+
 @dataclass
 class _Hand:
     mesh: trimesh.Trimesh
@@ -423,12 +522,15 @@ def _pose_hand(side: str, params: HandParams, kind: str, folder: Path, layers: _
 
 
 def _evaluate_sample(sample_dir: Path, result_dir: Path, run: _RunInfo, layers: _Layers, physics: bool,
-                     physics_config: PhysicsConfig, scorer: Scorer | None) -> tuple[SampleReport, np.ndarray | None]:
+                     physics_config: PhysicsConfig, scorer: Scorer | None,
+                     faith: _Faithfulness | None = None) -> tuple[SampleReport, np.ndarray | None]:
     t0 = time.perf_counter()
     hands_json = _read_json(sample_dir / "hands.json")
     group, text = _sample_group(sample_dir, result_dir, run, hands_json)
     rep = SampleReport(name=f"{result_dir.name}/{sample_dir.name}" if sample_dir != result_dir else sample_dir.name,
                        folder=str(sample_dir), group=group)
+    if faith is not None:
+        rep.prompt_category = faith.category(run, text, [run.per_sample.get(sample_dir.name), hands_json])
     feats = None
     try:
         obj = load_mesh(sample_dir / "object.obj", check_units=False)
@@ -463,6 +565,14 @@ def _evaluate_sample(sample_dir: Path, result_dir: Path, run: _RunInfo, layers: 
             rep.sds_score = float(scorer(SampleInputs(sample_dir, group, text, obj, hands)))
         except Exception as e:  # noqa: BLE001
             notes.append(f"plausibility score failed: {type(e).__name__}: {e}")
+    if rep.prompt_category is not None and faith is not None and faith.model is not None:
+        try:
+            pred = faith.model.predict_mesh(obj, tta=faith.tta)
+            rep.predicted_category, rep.predicted_probability = pred.category, pred.probability
+            rep.prompt_probability = pred.probabilities[rep.prompt_category]
+            rep.text_faithful = pred.category == rep.prompt_category
+        except Exception as e:  # noqa: BLE001
+            notes.append(f"faithfulness failed: {type(e).__name__}: {e}")
     rep.note = "; ".join(notes) or None
     for n in notes:
         logger.warning("%s: %s", sample_dir, n)
@@ -499,6 +609,8 @@ def _group_report(name: str, reps: Sequence[SampleReport], feats: Sequence[np.nd
         max_displacement_m_mean=_mean(r.max_displacement_m for r in ok),
         sds_score_mean=_mean(r.sds_score for r in ok),
         diversity=div,
+        faithfulness_rate=_rate(r.text_faithful for r in ok),
+        prompt_probability_mean=_mean(r.prompt_probability for r in ok),
     )
 
 
@@ -506,7 +618,8 @@ def evaluate_folders(folders: Sequence[str | os.PathLike], physics: bool = True,
                      physics_config: PhysicsConfig = PhysicsConfig(), clusters: int | None = None,
                      max_clusters: int = DEFAULT_MAX_CLUSTERS, scorer: Scorer | None = None,
                      device: str | torch.device = "cpu", mano_dir: str | os.PathLike | None = None,
-                     seed: int = 0, progress: bool = True) -> EvalReport:
+                     seed: int = 0, progress: bool = True, faithfulness: bool | None = None,
+                     classifier: CategoryClassifier | str | os.PathLike | None = None, tta: int = 8) -> EvalReport:
     """Evaluate every sample of one or more result folders.
 
     The **group** (object) of a sample is, in order: a group key (``group``, ``object``,
@@ -514,6 +627,14 @@ def evaluate_folders(folders: Sequence[str | os.PathLike], physics: bool = True,
     ``samples`` list (matched by ``name``); the same keys in its ``hands.json`` (also under
     ``meta``); the run-level keys of ``summary.json`` (or the stem of ``settings.mesh``, as
     ``bghop grasp`` writes it); else the result folder's name.
+
+    **Text faithfulness** (:mod:`bghop.eval.faithfulness`): the **prompted category** of a sample is
+    a ``prompt_category``/``category`` entry of its ``summary.json`` entry or ``hands.json`` (also
+    under ``meta``), else the object name of its prompt ("grasp a {name} with both hands" /
+    "... with the right hand", as ``bghop generate`` records it in ``hands.json`` and
+    ``summary.json``) or a bare name; it counts when the classifier knows it. Such samples get
+    the classifier's category for ``object.obj`` and ``text_faithful``; the report then also
+    holds one :class:`GroupReport` per prompted category (:attr:`EvalReport.categories`).
 
     Args:
         folders: result folders (``DIR/<k>/``) or single sample folders.
@@ -527,10 +648,16 @@ def evaluate_folders(folders: Sequence[str | os.PathLike], physics: bool = True,
         mano_dir: folder of the MANO files for samples with ``kind: "mano"`` hands.
         seed: k-means seed.
         progress: show a tqdm progress bar.
+        faithfulness: None (default): text faithfulness for every sample with a known prompted
+            category except those of ``bghop grasp`` runs (``summary.json`` kind ``"grasp"``: the
+            object is the user's input); True: also those; False: never.
+        classifier: the category classifier or its folder (default: the shipped one).
+        tta: cube rotations the classifier averages over (1-24).
     Returns:
         :class:`EvalReport`.
     Raises:
         EvalInputError: a folder is missing or holds no samples (checked before any work).
+        ClassifierError: ``faithfulness=True`` or a ``classifier`` folder was given and it cannot be loaded.
     """
     t_start = time.perf_counter()
     if not folders:
@@ -543,10 +670,14 @@ def evaluate_folders(folders: Sequence[str | os.PathLike], physics: bool = True,
         jobs += [(s, result_dir) for s in subs]
     runs = {rd: _run_info(rd) for rd in {rd for _, rd in jobs}}
     layers = _Layers(torch.device(device), mano_dir)
+    faith = _Faithfulness(faithfulness, classifier, torch.device(device), tta)
+    if faithfulness is True or classifier is not None:
+        _ = faith.model  # fail early, before any work
     reps: list[SampleReport] = []
     feats: dict[int, np.ndarray] = {}
     for sample_dir, result_dir in tqdm(jobs, desc="evaluating", unit="sample", disable=not progress):
-        rep, f = _evaluate_sample(sample_dir, result_dir, runs[result_dir], layers, physics, physics_config, scorer)
+        rep, f = _evaluate_sample(sample_dir, result_dir, runs[result_dir], layers, physics, physics_config, scorer,
+                                  faith)
         if f is not None:
             feats[len(reps)] = f
         reps.append(rep)
@@ -560,6 +691,14 @@ def evaluate_folders(folders: Sequence[str | os.PathLike], physics: bool = True,
         idx = [i for i, r in enumerate(reps) if r.group == g]
         groups.append(_group_report(g, [reps[i] for i in idx], feats_of(idx), clusters, max_clusters, seed))
     overall = _group_report(OVERALL_GROUP, reps, feats_of(range(len(reps))), clusters, max_clusters, seed)
+    categories, categories_overall = [], None
+    for c in sorted({r.prompt_category for r in reps if r.prompt_category is not None}, key=_natural_key):
+        idx = [i for i, r in enumerate(reps) if r.prompt_category == c]
+        categories.append(_group_report(c, [reps[i] for i in idx], feats_of(idx), clusters, max_clusters, seed))
+    if categories:
+        idx = [i for i, r in enumerate(reps) if r.prompt_category is not None]
+        categories_overall = _group_report(OVERALL_GROUP, [reps[i] for i in idx], feats_of(idx), clusters,
+                                           max_clusters, seed)
     settings = {
         "folders": [str(Path(f)) for f in folders],
         "physics": physics,
@@ -569,13 +708,20 @@ def evaluate_folders(folders: Sequence[str | os.PathLike], physics: bool = True,
         "seed": seed,
         "entropy_unit": "nats (natural log); *_bits in bits",
         "scorer": scorer is not None,
+        "faithfulness": {None: "auto", True: "on", False: "off"}[faithfulness],
+        "classifier": (str(classifier) if isinstance(classifier, (str, os.PathLike)) else
+                       "given" if classifier is not None else "shipped"),
+        "tta": tta,
     }
     notes = []
+    if faith.error is not None:
+        notes.append(f"no text faithfulness: the category classifier could not be loaded ({faith.error})")
     n_err = sum(not r.ok for r in reps)
     if n_err:
         notes.append(f"{n_err} of {len(reps)} samples could not be evaluated (see the error column)")
     report = EvalReport(samples=reps, groups=groups, overall=overall, settings=settings, notes=notes,
-                        seconds=time.perf_counter() - t_start)
+                        seconds=time.perf_counter() - t_start, categories=categories,
+                        categories_overall=categories_overall)
     ok = [r.seconds for r in reps if r.ok]
     logger.info("evaluated %d samples in %.1f s (%.2f s per sample)", len(ok), report.seconds,
                 float(np.mean(ok)) if ok else 0.0)
@@ -621,11 +767,12 @@ def _json_safe(o: Any) -> Any:
 
 
 def write_report(report: EvalReport, out_dir: str | os.PathLike) -> dict[str, Path]:
-    """Write ``metrics.csv`` (one row per sample), ``metrics_groups.csv`` (per group and ``all``) and
-    ``metrics.json`` (everything) into ``out_dir``, each atomically (temp file, then rename).
+    """Write ``metrics.csv`` (one row per sample), ``metrics_groups.csv`` (per group and ``all``),
+    ``metrics.json`` (everything) and, when samples have prompted categories, ``metrics_categories.csv``
+    (per prompted category and ``all``) into ``out_dir``, each atomically (temp file, then rename).
 
     Returns:
-        ``{"csv": path, "groups_csv": path, "json": path}``.
+        ``{"csv": path, "groups_csv": path, "json": path}`` plus ``"categories_csv"`` when written.
     """
     out = Path(out_dir)
     paths = {
@@ -634,7 +781,14 @@ def write_report(report: EvalReport, out_dir: str | os.PathLike) -> dict[str, Pa
                                          _csv_text([g.to_row() for g in [*report.groups, report.overall]])),
         "json": _write_text_atomic(out / "metrics.json", json.dumps(_json_safe(report.to_dict()), indent=1)),
     }
+    if report.categories:
+        paths["categories_csv"] = _write_text_atomic(
+            out / CATEGORIES_FILE, _csv_text([c.to_row() for c in _category_rows(report)]))
     return paths
+
+
+def _category_rows(report: EvalReport) -> list[GroupReport]:
+    return [*report.categories, *([report.categories_overall] if report.categories_overall else [])]
 
 
 def _cell(v: Any, digits: int = 2) -> str:
@@ -654,10 +808,14 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 
 def format_table(report: EvalReport, max_rows: int = 40) -> str:
-    """The report as plain-text tables: samples (up to ``max_rows``), then groups and ``all``."""
+    """The report as plain-text tables: samples (up to ``max_rows``), then groups and ``all``, then (when
+    samples have prompted categories) the per-category table with the text-faithfulness rate."""
     out = []
+    faith = any(s.predicted_category is not None for s in report.samples)
     sh = ["sample", "group", "pen max mm", "pen mean mm", "h-o cm3", "h-h cm3", "contact R/L/both", "stable",
           "disp max cm", "sds", "s"]
+    if faith:
+        sh[-1:-1] = ["prompt", "predicted (p)", "faithful"]
     srows = []
     for s in report.samples[:max_rows]:
         if not s.ok:
@@ -665,9 +823,13 @@ def format_table(report: EvalReport, max_rows: int = 40) -> str:
             continue
         r = s.to_row()
         contact = "/".join(_cell(x) for x in (s.contact_right, s.contact_left, s.contact_both))
-        srows.append([s.name, s.group, _cell(r["penetration_max_mm"]), _cell(r["penetration_mean_mm"]),
-                      _cell(s.intersection_volume_cm3), _cell(s.hand_hand_volume_cm3), contact, _cell(s.stable),
-                      _cell(r["displacement_max_cm"]), _cell(s.sds_score, 3), _cell(s.seconds, 1)])
+        row = [s.name, s.group, _cell(r["penetration_max_mm"]), _cell(r["penetration_mean_mm"]),
+               _cell(s.intersection_volume_cm3), _cell(s.hand_hand_volume_cm3), contact, _cell(s.stable),
+               _cell(r["displacement_max_cm"]), _cell(s.sds_score, 3), _cell(s.seconds, 1)]
+        if faith:
+            pred = "-" if s.predicted_category is None else f"{s.predicted_category} ({s.predicted_probability:.2f})"
+            row[-1:-1] = [_cell(s.prompt_category), pred, _cell(s.text_faithful)]
+        srows.append(row)
     out.append(_table(srows, sh))
     if len(report.samples) > max_rows:
         out.append(f"... {len(report.samples) - max_rows} more samples in metrics.csv")
@@ -683,6 +845,19 @@ def format_table(report: EvalReport, max_rows: int = 40) -> str:
                       _cell(r["diversity_mean_cluster_size"])])
     out.append("")
     out.append(_table(grows, gh))
+    if report.categories:
+        ch = ["prompted category", "n", "err", "faithful", "p(prompt)", "contact both", "pen max mm", "h-o cm3",
+              "stable", "disp cm", "k", "entropy nats", "mean cluster"]
+        crows = []
+        for g in _category_rows(report):
+            r = g.to_row()
+            crows.append([g.group, str(g.num_samples), str(g.num_errors), _pct(g.faithfulness_rate),
+                          _cell(g.prompt_probability_mean), _pct(g.contact_both_rate),
+                          _cell(r["penetration_max_mm"]), _cell(r["intersection_volume_cm3"]),
+                          _pct(g.stability_rate), _cell(r["displacement_max_cm"]), _cell(r["diversity_clusters"]),
+                          _cell(r["diversity_entropy_nats"]), _cell(r["diversity_mean_cluster_size"])])
+        out.append("")
+        out.append(_table(crows, ch))
     return "\n".join(out)
 
 
