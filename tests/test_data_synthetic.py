@@ -19,7 +19,7 @@ CFG = synth.SynthConfig(bimanual=2, single=1, shard_size=1, inits=2, keep_per_ob
 def fast_physics(monkeypatch):
     calls = []
 
-    def stub(mesh, pieces, cfg):
+    def stub(mesh, pieces, cfg, stop_early=False):
         calls.append(len(pieces))
         return StabilityResult({"+x": 0.0}, True, 1.0)
 

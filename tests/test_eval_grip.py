@@ -21,7 +21,7 @@ def fakes(monkeypatch):
                             hand_hand_volume_cm3=0.0, contact_right=state["contact"], contact_left=None,
                             contact_both=state["contact"])
 
-    def physics(mesh, pieces, cfg):
+    def physics(mesh, pieces, cfg, stop_early=False):
         state["sims"] += 1
         return StabilityResult({"+x": 0.0}, state["sims"] > state["holds_after"], 1.0)
 

@@ -32,6 +32,24 @@ def test_object_without_hands_falls():
         assert d == pytest.approx(0.5 * 9.81, rel=0.01)
 
 
+def test_stop_early_gives_the_same_verdict_faster():
+    import time
+
+    loose = [_slab(0.062), _slab(-0.062)]
+    t0 = time.perf_counter()
+    full = simulate_stability(CUBE, loose)
+    t1 = time.perf_counter()
+    quick = simulate_stability(CUBE, loose, stop_early=True)
+    t2 = time.perf_counter()
+    assert not quick.success and not full.success
+    # it stopped in the first failing direction, just past the threshold
+    assert list(quick.displacement) == ["+x", "-x", "+y"] and 0.02 <= quick.displacement["+y"] < 0.2
+    assert quick.displacement["+x"] == pytest.approx(full.displacement["+x"])
+    assert t2 - t1 < t1 - t0
+    held = simulate_stability(CUBE, [_slab(0.059), _slab(-0.059)], stop_early=True)
+    assert held.success and len(held.displacement) == 6  # a grasp that holds runs in full
+
+
 def test_loose_holders_drop_the_object_sideways():
     r = simulate_stability(CUBE, [_slab(0.062), _slab(-0.062)])  # 2 mm gaps: no friction
     assert not r.success

@@ -166,7 +166,12 @@ def test_matches_smplx_reading_its_own_file(mano_dir, tmp_path):
 def test_keypoints_alone_match_the_full_forward(mano_dir, side):
     hand = load_hand("mano", side=side, model_dir=mano_dir, flat_hand_mean=False).double()
     pose, orient, transl, betas = _inputs(3, seed=5)
-    torch.testing.assert_close(hand.keypoints(pose, orient, transl, betas), hand(pose, orient, transl, betas).joints)
+    full = hand(pose, orient, transl, betas)
+    torch.testing.assert_close(hand.keypoints(pose, orient, transl, betas), full.joints)
+    ids = torch.tensor([5, 0, 777, 300])
+    sub = hand.forward_subset(ids, pose, orient, transl, betas)
+    torch.testing.assert_close(sub.vertices, full.vertices[:, ids])
+    torch.testing.assert_close(sub.joints, full.joints)
 
 
 @pytest.mark.parametrize(("n", "flat"), [(6, False), (12, True)])
@@ -178,6 +183,8 @@ def test_pca_matches_smplx(mano_dir, n, flat):
     out = ours(coeffs, orient, transl, betas)
     _compare(out, ref(betas=betas, global_orient=orient, hand_pose=coeffs, transl=transl))
     torch.testing.assert_close(ours.keypoints(coeffs, orient, transl, betas), out.joints)  # the tips-only path
+    torch.testing.assert_close(ours.forward_subset(torch.tensor([3, 9]), coeffs, orient, transl, betas).vertices,
+                               out.vertices[:, [3, 9]])
     # pca_to_pose gives the pose that the non-PCA layer (same flat_hand_mean) turns into the same hand
     full = load_hand("mano", side="right", model_dir=mano_dir, flat_hand_mean=flat).double()
     assert ours.pca_to_pose(coeffs).shape == (4, 45)

@@ -290,6 +290,11 @@ def test_keypoints_alone_match_the_full_forward():
         hand = load_hand("open", side=side)
         pose, orient, transl = 0.3 * torch.randn(3, 45), torch.randn(3, 3), torch.randn(3, 3)
         betas = torch.randn(3, 10)
-        torch.testing.assert_close(hand.keypoints(pose, orient, transl, betas), hand(pose, orient, transl, betas).joints)
+        full = hand(pose, orient, transl, betas)
+        torch.testing.assert_close(hand.keypoints(pose, orient, transl, betas), full.joints)
+        ids = torch.tensor([7, 0, 2801, 100])
+        sub = hand.forward_subset(ids, pose, orient, transl, betas)
+        torch.testing.assert_close(sub.vertices, full.vertices[:, ids])
+        torch.testing.assert_close(sub.joints, full.joints)
         with pytest.raises(ValueError, match="pose"):
             hand.keypoints(pose[:, :40], orient, transl)

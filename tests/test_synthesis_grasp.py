@@ -208,7 +208,7 @@ def test_unstable_grasps_are_squeezed_when_that_makes_them_hold(ae, monkeypatch)
     import bghop.eval.grip as grip
     from bghop.eval.physics import StabilityResult
 
-    def holds_only_when_squeezed(mesh, pieces, cfg):
+    def holds_only_when_squeezed(mesh, pieces, cfg, stop_early=False):
         # the squeezed hands close the fingers: their pieces lie nearer the palm; stand-in physics
         # that says "holds" from the second squeeze on, counted per grasp
         holds_only_when_squeezed.calls += 1

@@ -63,6 +63,9 @@ class EnergyConfig:
             (:func:`~bghop.contact.energies.wrench_energy`) of the contact regions with two hands /
             one hand; a single fixed hand only holds an object when its contacts balance.
         init_offset: metres between the surface and each palm at initialisation.
+        skin_stride: the energies see every ``skin_stride``-th hand vertex plus every vertex of
+            the contact regions (1 = all); skinning fewer vertices is what makes the batch fast,
+            and the final checks always use the full mesh.
         wrap_curl: one hand only: the initial pose is this far from ``relaxed`` towards ``fist``
             (0 = relaxed, 1 = fist), so the fingers start half-wrapped around the object.
         press_depth: metres the contact regions aim to press into the surface (soft pads); vertices
@@ -84,6 +87,7 @@ class EnergyConfig:
     init_offset: float = 0.02
     press_depth: float = 0.002
     wrap_curl: float = 0.4
+    skin_stride: int = 3
     contact_weights: tuple[tuple[str, float], ...] = (("thumb", 1.0), ("index", 1.0), ("middle", 1.0),
                                                       ("ring", 0.5), ("pinky", 0.3), ("palm", 0.5))
 
@@ -144,6 +148,20 @@ def _init(hand: HandModel, n: int, mesh: trimesh.Trimesh, dirs: np.ndarray, rng:
     return pose, matrix_to_rot6d(axis_angle_to_matrix(pl.global_orient)), pl.transl
 
 
+def _skin_subset(hand: HandModel, stride: int, device: torch.device) -> tuple[Tensor, dict[str, Tensor]]:
+    """Vertex ids ``(n,)`` the energies look at (every ``stride``-th plus the contact regions), and
+    the contact regions re-indexed into that subset."""
+    full = hand_regions(hand, device)
+    keep = torch.zeros(hand.num_vertices, dtype=torch.bool, device=device)
+    keep[::max(1, stride)] = True
+    for ids in full.values():
+        keep[ids] = True
+    ids = keep.nonzero()[:, 0]
+    where = torch.full((hand.num_vertices,), -1, dtype=torch.long, device=device)
+    where[ids] = torch.arange(ids.shape[0], device=device)
+    return ids, {k: where[v] for k, v in full.items()}
+
+
 def optimize_grasps(mesh: trimesh.Trimesh, hands: dict[str, HandModel], n: int, cfg: EnergyConfig = EnergyConfig(),
                     seed: int = 0, device: torch.device | str = "cpu", obj_sdf: ObjectSDF | None = None) -> GraspBatch:
     """Optimise ``n`` grasps of ``mesh`` with one hand (``{"right": layer}``) or two.
@@ -181,7 +199,10 @@ def optimize_grasps(mesh: trimesh.Trimesh, hands: dict[str, HandModel], n: int, 
         groups += [{"params": [p], "lr": cfg.lr_pose}, {"params": [r], "lr": cfg.lr_rot},
                    {"params": [t], "lr": cfg.lr_transl}]
     opt = torch.optim.Adam(groups)
-    regions = {s: hand_regions(hands[s], device) for s in sides}
+    subset, regions = {}, {}
+    for s in sides:
+        ids, regions[s] = _skin_subset(hands[s], cfg.skin_stride, device)
+        subset[s] = ids
     cw = dict(cfg.contact_weights)
     relaxed = {s: named_pose("relaxed", side=s).to(device) for s in sides}
     center = torch.tensor(mesh.bounds.mean(0), dtype=torch.float32, device=device)
@@ -195,7 +216,7 @@ def optimize_grasps(mesh: trimesh.Trimesh, hands: dict[str, HandModel], n: int, 
         for side in sides:
             pose, r6, t = params[side]
             orient = matrix_to_axis_angle(rot6d_to_matrix(r6))
-            out = hands[side](pose, orient, t)
+            out = hands[side].forward_subset(subset[side], pose, orient, t)
             s = sdf(out.vertices)
             total = total + cfg.w_contact * contact_energy(s, regions[side], cw, target=-cfg.press_depth)
             total = total + cfg.w_penetration * penetration_energy(s, tolerance=cfg.press_depth)

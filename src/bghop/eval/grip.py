@@ -103,7 +103,10 @@ def check_grip(mesh: trimesh.Trimesh, hands: dict[str, HandParams], layers: dict
         if cfg.physics and ((touching and not too_deep) or (first is None and cfg.simulate_failures)):
             weights = {s: layers[s].weights.detach().cpu().numpy() for s in hp}
             pieces = [pc for s in hp for pc in hand_pieces(np.asarray(meshes[s].vertices), weights[s])]
-            stab = simulate_stability(mesh, pieces, cfg.physics_config)
+            # the grasp as given is reported in full (unless filtering); a squeeze only needs to know
+            # whether it holds
+            stab = simulate_stability(mesh, pieces, cfg.physics_config,
+                                      stop_early=first is not None or not cfg.simulate_failures)
         ok = touching and not too_deep and (stab is None or stab.success)
         check = GripCheck(hp, curl, m, stab, ok)
         if ok:

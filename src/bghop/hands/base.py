@@ -172,6 +172,26 @@ class HandModel(nn.Module, abc.ABC):
         the skin. Same arguments as :meth:`forward`."""
         return self._keypoints(pose, global_orient, transl, _check_inputs(pose, global_orient, transl, betas))
 
+    def forward_subset(
+        self,
+        vertex_ids: Tensor,
+        pose: Tensor,
+        global_orient: Tensor,
+        transl: Tensor,
+        betas: Tensor | None = None,
+    ) -> HandOutput:
+        """:meth:`forward` for some vertices only: ``vertices`` is ``(B, len(vertex_ids), 3)``
+        (``forward(...).vertices[:, vertex_ids]``), ``joints`` all 21. Optimisers that sample the
+        skin sparsely skip skinning the rest. Same other arguments as :meth:`forward`."""
+        betas = _check_inputs(pose, global_orient, transl, betas)
+        return self._forward_subset(vertex_ids.to(pose.device), pose, global_orient, transl, betas)
+
+    def _forward_subset(self, ids: Tensor, pose: Tensor, global_orient: Tensor, transl: Tensor,
+                        betas: Tensor) -> HandOutput:
+        """Validated inputs in; subclasses override with a cheaper path."""
+        out = self._forward(pose, global_orient, transl, betas)
+        return HandOutput(vertices=out.vertices[:, ids], joints=out.joints)
+
     @abc.abstractmethod
     def _forward(self, pose: Tensor, global_orient: Tensor, transl: Tensor, betas: Tensor) -> HandOutput:
         """Validated inputs in, :class:`HandOutput` out."""

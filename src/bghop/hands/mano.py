@@ -561,6 +561,11 @@ class MANOHand(HandModel):
         """As :meth:`forward` ``.joints`` (``(B, 21, 3)``), skinning only the fingertip vertices."""
         return super().keypoints(self._full_pose(pose), global_orient, transl, betas)
 
+    def forward_subset(self, vertex_ids: Tensor, pose: Tensor, global_orient: Tensor, transl: Tensor,
+                       betas: Tensor | None = None) -> HandOutput:
+        """As :meth:`HandModel.forward_subset`; ``pose`` as in :meth:`forward`."""
+        return super().forward_subset(vertex_ids, self._full_pose(pose), global_orient, transl, betas)
+
     def _full_pose(self, pose: Tensor) -> Tensor:
         """``(B, 45)`` axis-angle from what the caller passes (PCA coefficients in PCA mode)."""
         if not self.use_pca:
@@ -583,17 +588,30 @@ class MANOHand(HandModel):
         kp = torch.cat([posed, verts[:, self.tip_ids]], dim=1)[:, list(NATIVE_TO_KEYPOINT)]  # (B, 21, 3)
         return HandOutput(vertices=verts, joints=kp)
 
-    def _keypoints(self, pose: Tensor, global_orient: Tensor, transl: Tensor, betas: Tensor) -> Tensor:
+    def _pose_ids(self, ids: Tensor, pose: Tensor, global_orient: Tensor, transl: Tensor,
+                  betas: Tensor) -> tuple[Tensor, Tensor]:
+        """Posed vertices ``ids`` ``(B, n, 3)`` and the 16 posed joints, both with ``transl``."""
         B = pose.shape[0]
         if not self.flat_hand_mean:
             pose = pose + self.hands_mean
         v_shaped = self.v_template + torch.einsum("vdk,bk->bvd", self.shapedirs, betas)  # (B, V, 3)
         joints = torch.einsum("jv,bvd->bjd", self.J_regressor, v_shaped)  # (B, 16, 3): needs every vertex
         full_pose = torch.cat([global_orient, pose], dim=1).reshape(B, 16, 3)
-        ids = self.tip_ids
-        posedirs = self.posedirs.reshape(self.posedirs.shape[0], -1, 3)[:, ids].reshape(self.posedirs.shape[0], -1)
-        tips, posed = articulate(full_pose, v_shaped[:, ids], joints, self.parents, self.weights[ids], posedirs)
-        return torch.cat([posed, tips], dim=1)[:, list(NATIVE_TO_KEYPOINT)] + transl[:, None]  # (B, 21, 3)
+        P = self.posedirs.shape[0]
+        posedirs = self.posedirs.reshape(P, -1, 3)[:, ids].reshape(P, -1)
+        verts, posed = articulate(full_pose, v_shaped[:, ids], joints, self.parents, self.weights[ids], posedirs)
+        return verts + transl[:, None], posed + transl[:, None]
+
+    def _keypoints(self, pose: Tensor, global_orient: Tensor, transl: Tensor, betas: Tensor) -> Tensor:
+        tips, posed = self._pose_ids(self.tip_ids, pose, global_orient, transl, betas)
+        return torch.cat([posed, tips], dim=1)[:, list(NATIVE_TO_KEYPOINT)]  # (B, 21, 3)
+
+    def _forward_subset(self, ids: Tensor, pose: Tensor, global_orient: Tensor, transl: Tensor,
+                        betas: Tensor) -> HandOutput:
+        verts, posed = self._pose_ids(torch.cat([ids, self.tip_ids]), pose, global_orient, transl, betas)
+        n = ids.shape[0]
+        kp = torch.cat([posed, verts[:, n:]], dim=1)[:, list(NATIVE_TO_KEYPOINT)]  # (B, 21, 3)
+        return HandOutput(vertices=verts[:, :n], joints=kp)
 
     def extra_repr(self) -> str:
         pca = f", use_pca=True, num_pca_comps={self.num_pca_comps}" if self.use_pca else ""

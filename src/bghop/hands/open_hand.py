@@ -228,6 +228,13 @@ class OpenHand(HandModel):
         kp = torch.cat([posed, verts[:, self.tip_ids]], dim=1)[:, list(NATIVE_TO_KEYPOINT)]  # (B, 21, 3)
         return HandOutput(vertices=verts, joints=kp)
 
+    def _forward_subset(self, ids: Tensor, pose: Tensor, global_orient: Tensor, transl: Tensor,
+                        betas: Tensor) -> HandOutput:
+        verts, posed = self._pose(pose, global_orient, transl, betas, torch.cat([ids, self.tip_ids]))
+        n = ids.shape[0]
+        kp = torch.cat([posed, verts[:, n:]], dim=1)[:, list(NATIVE_TO_KEYPOINT)]  # (B, 21, 3)
+        return HandOutput(vertices=verts[:, :n], joints=kp)
+
     def _keypoints(self, pose: Tensor, global_orient: Tensor, transl: Tensor, betas: Tensor) -> Tensor:
         tips, posed = self._pose(pose, global_orient, transl, betas, self.tip_ids)
         return torch.cat([posed, tips], dim=1)[:, list(NATIVE_TO_KEYPOINT)]  # (B, 21, 3)
