@@ -79,7 +79,7 @@ def write_text_atomic(path: str | os.PathLike, text: str | Callable[[TextIO], An
     """Write ``text`` (or call it on a UTF-8 text file object) so that it becomes ``path`` atomically."""
     path = Path(path)
     with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:  # the text exactly as given
             if callable(text):
                 text(f)
             else:

@@ -38,8 +38,6 @@ import logging
 import math
 import os
 import re
-import shutil
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -56,6 +54,8 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from bghop.core.config import config_from_dict
+from bghop.core.io import atomic_folder
 from bghop.core.rotations import rot6d_to_matrix
 from bghop.geometry.grid import GridSpec
 from bghop.geometry.sdf import mesh_to_sdf_grid
@@ -154,12 +154,9 @@ class ClassifierConfig:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ClassifierConfig:
         """Rebuild from :meth:`to_dict`; unknown keys fail (a config from another version or model)."""
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown classifier config keys {sorted(unknown)}")
         if "categories" not in d:
             raise ValueError("the classifier config has no 'categories'")
-        return cls(**{k: tuple(v) if k in ("categories", "channels") else v for k, v in d.items()})
+        return config_from_dict(cls, d, "classifier config")
 
 
 @dataclass
@@ -291,27 +288,11 @@ class CategoryClassifier(nn.Module):
             extra: more JSON metadata stored beside the config (e.g. ``{"training": {...}}``).
         """
         folder = Path(folder)
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-        try:
-            tmp.chmod(0o755)
+        with atomic_folder(folder) as tmp:
             state = {k: v.detach().to("cpu").contiguous() for k, v in self.state_dict().items()}
             save_file(state, str(tmp / WEIGHTS_NAME), metadata={"model_type": MODEL_TYPE})
             meta = {"model_type": MODEL_TYPE, "config": self.config.to_dict(), **(extra or {})}
             (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=1))
-            for f in (tmp / CONFIG_NAME, tmp / WEIGHTS_NAME):
-                f.chmod(0o644)
-            if folder.exists():
-                old = folder.with_name(f".{folder.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                os.replace(folder, old)
-                os.replace(tmp, folder)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return folder
 
     @classmethod

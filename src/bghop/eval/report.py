@@ -35,7 +35,6 @@ import logging
 import math
 import os
 import re
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,6 +45,7 @@ import torch
 import trimesh
 from tqdm.auto import tqdm
 
+from bghop.core.io import write_text_atomic
 from bghop.eval.diversity import (
     DEFAULT_MAX_CLUSTERS,
     DiversityResult,
@@ -733,16 +733,7 @@ def evaluate_folders(folders: Sequence[str | os.PathLike], physics: bool = True,
 
 
 def _write_text_atomic(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write_text_atomic(path, text)
 
 
 def _csv_text(rows: list[dict[str, Any]]) -> str:
