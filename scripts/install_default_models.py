@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 from pathlib import Path
+
+from bghop.core.io import write_text_atomic
 
 ASSETS = Path(__file__).resolve().parents[1] / "src" / "bghop" / "assets" / "models"
 LIMIT_MB = 50.0
@@ -73,7 +76,10 @@ def main() -> None:
         card.append(_section(name, src))
     if args.notes:
         card.append(Path(args.notes).read_text())
-    (ASSETS / "MODEL_CARD.md").write_text("\n".join(card))
+    # keep sections other scripts maintain between markers (e.g. the category classifier's)
+    old = (ASSETS / "MODEL_CARD.md").read_text() if (ASSETS / "MODEL_CARD.md").is_file() else ""
+    card += [m.group(0) for m in re.finditer(r"<!-- (\w+):begin -->.*?<!-- \1:end -->", old, flags=re.S)]
+    write_text_atomic(ASSETS / "MODEL_CARD.md", "\n".join(card) + "\n")
     print(f"installed {', '.join(folders)} ({total:.1f} MB) into {ASSETS}")
 
 
