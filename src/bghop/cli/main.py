@@ -13,7 +13,7 @@ logger = logging.getLogger("bghop")
 
 #: subcommand modules; each exposes ``register(subparsers)`` and sets ``func`` on its parsers.
 _COMMANDS = ("bghop.cli.hands", "bghop.cli.grid", "bghop.cli.data", "bghop.cli.train", "bghop.cli.view",
-             "bghop.cli.generate", "bghop.cli.grasp", "bghop.cli.eval")
+             "bghop.cli.generate", "bghop.cli.grasp", "bghop.cli.eval", "bghop.cli.bench")
 
 
 class CLIError(Exception):

