@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -221,25 +219,30 @@ def test_cli_writes_metrics_plots_and_table(run_dir, tmp_path, capsys):
     assert (out / "per_object.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_cli_prior_uses_sds_plausibility_score(run_dir, tmp_path, capsys, monkeypatch):
-    calls = []
+def test_cli_prior_scores_two_hand_samples(run_dir, tmp_path, capsys):
+    import math
 
-    def plausibility_score(prior, object_mesh, hands, text=None, device="cpu"):
-        calls.append((prior, sorted(hands)))
-        return 0.25
-
-    fake = types.SimpleNamespace(plausibility_score=plausibility_score)
-    monkeypatch.setitem(sys.modules, "bghop.synthesis.sds", fake)
     out = tmp_path / "o"
-    assert main(["eval", str(run_dir / "1"), "--out", str(out), "--no-physics", "--no-plots",
-                 "--prior", str(tmp_path)]) == 0
-    assert calls == [(str(tmp_path), ["right"])]
+    assert main(["eval", str(run_dir / "0"), str(run_dir / "1"), "--out", str(out), "--no-physics", "--no-plots",
+                 "--prior", "default"]) == 0
     data = json.loads((out / "metrics.json").read_text())
-    assert data["samples"][0]["sds_score"] == 0.25
-    monkeypatch.setitem(sys.modules, "bghop.synthesis.sds", types.SimpleNamespace())
-    assert main(["eval", str(run_dir / "1"), "--out", str(out), "--no-physics", "--no-plots",
-                 "--prior", str(tmp_path)]) == 0
-    assert "no plausibility_score" in capsys.readouterr().out
+    two = [s for s in data["samples"] if s["hands"] == "right+left"]
+    one = [s for s in data["samples"] if s["hands"] == "right"]
+    assert two and one
+    assert all(math.isfinite(s["sds_score"]) and s["sds_score"] > 0 for s in two)
+    assert all(s["sds_score"] is None for s in one)  # the bimanual prior scores two-hand samples only
+    assert "two-hand samples only" in capsys.readouterr().out
+
+
+def test_cli_prior_errors(run_dir, tmp_path, capsys):
+    from bghop.models.checkpoint import default_model_dir
+
+    args = ["eval", str(run_dir / "0"), "--out", str(tmp_path / "o"), "--no-physics", "--no-plots"]
+    assert main([*args, "--prior", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main([*args, "--prior", str(default_model_dir("prior_single"))]) == 2
+    assert "single-hand prior" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize("bad", ["missing", "empty"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from pathlib import Path
@@ -13,7 +12,6 @@ from bghop.cli.main import CLIError, add_common
 logger = logging.getLogger(__name__)
 
 #: name of the scoring function looked up in :mod:`bghop.synthesis.sds` at run time
-SCORE_FUNCTION = "plausibility_score"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="where to write the metrics and plots (default: the first DIR)")
     p.add_argument("--no-physics", action="store_true", help="skip the MuJoCo stability test (faster)")
     p.add_argument("--prior", default=None, metavar="DIR",
-                   help="trained prior folder: also score each sample's plausibility under it")
+                   help="bimanual prior folder ('default': the shipped one): also score each two-hand sample's "
+                        "plausibility under it")
+    p.add_argument("--autoencoder", default=None, metavar="DIR",
+                   help="the prior's object autoencoder (default: the shipped one)")
     p.add_argument("--clusters", type=int, default=None, metavar="K",
                    help="k of the diversity k-means (default: max(2, min(20, n // 2)) per set of n samples)")
     p.add_argument("--mano-dir", default=None, help="folder with MANO_RIGHT.pkl / MANO_LEFT.pkl for samples with "
@@ -53,27 +54,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_eval)
 
 
-def _make_scorer(prior: str | None, device: str, notes: list[str]):
-    """A per-sample scorer from :mod:`bghop.synthesis.sds` if it offers one, else None (with a note why)."""
+def _make_scorer(prior: str | None, autoencoder: str | None, device: str, notes: list[str]):
+    """The prior's plausibility scorer (:class:`bghop.synthesis.score.PriorScorer`), or None without --prior."""
     if prior is None:
-        notes.append("no prior given (--prior DIR): the sds_score column is left empty")
+        notes.append("no prior given (--prior DIR, or --prior default for the shipped one): "
+                     "the sds_score column is left empty")
         return None
-    if not Path(prior).exists():
-        raise CLIError(f"prior folder {prior} does not exist")
+    from bghop.models.autoencoder import ObjectAutoencoder
+    from bghop.models.checkpoint import CheckpointError
+    from bghop.models.prior import InteractionPrior
+    from bghop.synthesis.score import PriorScorer
+
+    for name, folder in (("prior", prior), ("autoencoder", autoencoder)):
+        if folder not in (None, "default") and not Path(folder).is_dir():
+            raise CLIError(f"{name} folder {folder} does not exist")
     try:
-        sds = importlib.import_module("bghop.synthesis.sds")
-    except Exception as e:  # noqa: BLE001 - the module is optional here
-        notes.append(f"cannot import bghop.synthesis.sds ({e}): the sds_score column is left empty")
-        return None
-    fn = getattr(sds, SCORE_FUNCTION, None)
-    if fn is None or not callable(fn):
-        notes.append(f"bghop.synthesis.sds has no {SCORE_FUNCTION}() yet: the sds_score column is left empty")
-        return None
-
-    def scorer(s) -> float:
-        return float(fn(prior, s.object_mesh, s.hands, text=s.text, device=device))
-
-    return scorer
+        p = InteractionPrior.from_pretrained(None if prior == "default" else prior, device=device)
+        ae = ObjectAutoencoder.from_pretrained(None if autoencoder in (None, "default") else autoencoder,
+                                               device=device)
+    except CheckpointError as e:
+        raise CLIError(str(e)) from e
+    if not p.config.bimanual:
+        raise CLIError(f"{prior} is a single-hand prior; --prior needs a bimanual one (two-hand samples are scored)")
+    notes.append("sds_score: denoising error under the prior at t = 0.35, 0.65 T with fixed noise (lower is more "
+                 "plausible; two-hand samples only)")
+    return PriorScorer(p, ae, device=device)
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -98,7 +103,7 @@ def _eval(args: argparse.Namespace) -> int:
     if args.classifier is not None and not Path(args.classifier).is_dir():
         raise CLIError(f"classifier folder {args.classifier} does not exist")
     notes: list[str] = []
-    scorer = _make_scorer(args.prior, args.device, notes)
+    scorer = _make_scorer(args.prior, args.autoencoder, args.device, notes)
     try:
         report = evaluate_folders(args.folders, physics=not args.no_physics, clusters=args.clusters, scorer=scorer,
                                   device=args.device, mano_dir=args.mano_dir, seed=args.seed, progress=True,

@@ -8,6 +8,8 @@ with a message that says which ``--scale`` to pass.
 
 from __future__ import annotations
 
+import hashlib
+
 import logging
 import os
 from pathlib import Path
@@ -19,7 +21,7 @@ from bghop.core.io import write_bytes_atomic
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MeshError", "load_mesh", "save_mesh_atomic", "MAX_EXTENT_M", "MIN_EXTENT_M"]
+__all__ = ["MeshError", "load_mesh", "save_mesh_atomic", "mesh_digest", "MAX_EXTENT_M", "MIN_EXTENT_M"]
 
 # Units check, on the largest side of the axis-aligned bounding box after ``scale``.
 #: Largest plausible object, metres. Hands hold things up to about a metre (a chair, a box); a
@@ -161,3 +163,11 @@ def save_mesh_atomic(mesh: trimesh.Trimesh, path: str | os.PathLike) -> Path:
                             ".obj, .ply, .stl or .glb") from e
 
     return write_bytes_atomic(path, export)
+
+
+def mesh_digest(mesh: trimesh.Trimesh) -> str:
+    """SHA-1 of a mesh's vertices (float64) and faces (int64): a key for caches of per-object work."""
+    h = hashlib.sha1()
+    h.update(np.ascontiguousarray(mesh.vertices, dtype=np.float64).tobytes())
+    h.update(np.ascontiguousarray(mesh.faces, dtype=np.int64).tobytes())
+    return h.hexdigest()

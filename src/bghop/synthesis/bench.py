@@ -54,12 +54,11 @@ import torch
 import trimesh
 from tqdm.auto import tqdm
 
-from bghop.contact.energies import ObjectSDF
+from bghop.core.io import atomic_folder, write_text_atomic
 from bghop.contact.optimizer import EnergyConfig, optimize_grasps
 from bghop.eval.physics import PhysicsConfig, convex_pieces
 from bghop.eval.report import (
     EvalReport,
-    SampleInputs,
     SampleReport,
     evaluate_folders,
     write_report,
@@ -70,6 +69,8 @@ from bghop.hands.open_hand import mirror_pose
 from bghop.hands.params import HandParams
 from bghop.models.autoencoder import ObjectAutoencoder
 from bghop.models.prior import InteractionPrior
+from bghop.geometry.mesh_io import mesh_digest
+from bghop.synthesis.score import PriorScorer
 from bghop.synthesis.grasp import (
     GraspConfig,
     GraspSynthesisResult,
@@ -78,10 +79,8 @@ from bghop.synthesis.grasp import (
     grasp_summary,
     with_iterations,
 )
-from bghop.synthesis.hoi import InteractionGridBuilder, variables_from_params
 from bghop.synthesis.output import SUMMARY_NAME, write_json_atomic, write_run
 from bghop.synthesis.prompts import expand_prompt
-from bghop.synthesis.sds import SDSGuidance
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -275,13 +274,6 @@ def _canonical(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
         p = Path(d) / "object.obj"
         trimesh.Trimesh(np.asarray(mesh.vertices), np.asarray(mesh.faces), process=False).export(p)
         return load_mesh(p, check_units=False)
-
-
-def _mesh_sha1(mesh: trimesh.Trimesh) -> str:
-    h = hashlib.sha1()
-    h.update(np.ascontiguousarray(mesh.vertices, dtype=np.float64).tobytes())
-    h.update(np.ascontiguousarray(mesh.faces, dtype=np.int64).tobytes())
-    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -544,80 +536,6 @@ class BenchResult:
 # the plausibility score under the bimanual prior
 
 
-class PriorScorer:
-    """A :data:`bghop.eval.report.Scorer`: a sample's denoising score under the bimanual prior.
-
-    The score is :meth:`SDSGuidance.score` of the sample's interaction grid (lower = more
-    plausible), with the same fixed noise for every sample, so scores of different methods on one
-    object are comparable. The prompt is the sample's text when it is a bimanual prompt, else the
-    group's object name expanded to one (``"grasp a mug with both hands"``).
-
-    Args:
-        prior: bimanual prior.
-        autoencoder: its object autoencoder.
-        hand_kind / mano_dir: hand layers (samples of another kind are posed with their own kind).
-        levels: noise levels (fractions of ``T``), as in the ranking.
-        seed: noise seed.
-        prompts: group (object) name → object text, used when a sample has no bimanual prompt.
-        sdf_resolution / sdf_margin: the object SDF grid (as in grasp synthesis).
-        device: torch device.
-    """
-
-    def __init__(self, prior: InteractionPrior, autoencoder: ObjectAutoencoder, hand_kind: str = "open",
-                 mano_dir: str | os.PathLike | None = None, levels: tuple[float, ...] = (0.35, 0.65), seed: int = 0,
-                 prompts: dict[str, str] | None = None, sdf_resolution: int = 64, sdf_margin: float = 0.06,
-                 device: torch.device | str = "cpu") -> None:
-        if not prior.config.bimanual:
-            raise BenchInputError("PriorScorer needs a bimanual prior")
-        self.device = torch.device(device)
-        self.prior = prior.to(self.device).eval()
-        self.autoencoder = autoencoder.to(self.device).eval()
-        self.guidance = SDSGuidance(self.prior)
-        self.levels = tuple(levels)
-        self.seed = seed
-        self.prompts = dict(prompts or {})
-        self.sdf_resolution = sdf_resolution
-        self.sdf_margin = sdf_margin
-        self.mano_dir = mano_dir
-        self._layers: dict[tuple[str, str], HandModel] = {}
-        self._sdf: dict[str, ObjectSDF] = {}
-        self.hand_kind = hand_kind
-
-    def _layer(self, kind: str, side: str) -> HandModel:
-        if (kind, side) not in self._layers:
-            self._layers[(kind, side)] = load_hand(kind, side=side, model_dir=self.mano_dir).to(self.device)
-        return self._layers[(kind, side)]
-
-    def _object_sdf(self, mesh: trimesh.Trimesh) -> ObjectSDF:
-        key = _mesh_sha1(mesh)
-        if key not in self._sdf:
-            if len(self._sdf) >= 8:
-                self._sdf.pop(next(iter(self._sdf)))
-            self._sdf[key] = ObjectSDF(mesh, resolution=self.sdf_resolution, margin=self.sdf_margin,
-                                       device=self.device)
-        return self._sdf[key]
-
-    def prompt(self, sample: SampleInputs) -> str:
-        """The bimanual prompt a sample is scored with."""
-        if sample.text and "both hands" in sample.text:
-            return sample.text
-        return expand_prompt(self.prompts.get(sample.group, sample.group.replace("_", " ")), bimanual=True)
-
-    @torch.no_grad()
-    def __call__(self, sample: SampleInputs) -> float:
-        if set(sample.hands) != {"right", "left"}:
-            raise ValueError("the bimanual prior scores two-hand samples only")
-        layers = {s: self._layer(kind, s) for s, (_, kind) in sample.hands.items()}
-        params = {s: p.to(self.device, torch.float32) for s, (p, _) in sample.hands.items()}
-        builder = InteractionGridBuilder(layers, self.prior.config.grid_settings,
-                                         self._object_sdf(sample.object_mesh), self.autoencoder)
-        v = variables_from_params(params, builder.j0)
-        grid, _ = builder(v)
-        score = self.guidance.score(self.prior.normalize(grid), [self.prompt(sample)], levels=self.levels,
-                                    seed=self.seed)
-        return float(score[0])
-
-
 # ----------------------------------------------------------------------------------------------
 # the methods
 
@@ -747,7 +665,7 @@ def _job_key(method: str, obj: BenchObject, config: BenchConfig, fingerprints: d
     models = {"energy": {}, "single-prior": {"prior_single": fingerprints.get("prior_single"),
                                              "autoencoder": fingerprints.get("autoencoder")}}.get(
         method, {"prior": fingerprints.get("prior"), "autoencoder": fingerprints.get("autoencoder")})
-    return _jsonable({"format": _FORMAT, "method": method, "object": obj.name, "mesh_sha1": _mesh_sha1(obj.mesh),
+    return _jsonable({"format": _FORMAT, "method": method, "object": obj.name, "mesh_sha1": mesh_digest(obj.mesh),
                       "text": obj.text, "n": config.n, "seed": config.seed, "hand": config.hand_kind,
                       "config": asdict(config.method_config(method)), "models": models})
 
@@ -772,10 +690,11 @@ def _complete(folder: Path, key: dict) -> dict | None:
 
 
 def _remove_stale_temps(parent: Path, name: str) -> None:
-    """Temporary folders a killed run left behind for this object."""
+    """Temporary folders a killed run left behind for this object (:func:`bghop.core.io.atomic_folder`'s)."""
     if parent.is_dir():
-        for p in parent.glob(f".{name}.tmp-*"):
-            shutil.rmtree(p, ignore_errors=True)
+        for p in parent.glob(f".{name}.*"):
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
 
 
 def _write_job(folder: Path, obj: BenchObject, method: str, synth: _Synthesis, key: dict, config: BenchConfig,
@@ -801,21 +720,9 @@ def _write_job(folder: Path, obj: BenchObject, method: str, synth: _Synthesis, k
         "samples": entries,
         "method_summary": synth.details,
     }
-    folder.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(folder.parent, folder.name)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    try:
+    with atomic_folder(folder) as tmp:
         write_run(tmp, samples, summary, layers=layers, mano_dir=mano_dir, render=config.render, progress=False)
-        if folder.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-old-", dir=folder.parent))
-            os.replace(folder, trash / folder.name)
-            os.replace(tmp, folder)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1176,16 +1083,7 @@ def _csv(rows: list[dict]) -> str:
 
 
 def _write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write_text_atomic(path, text)
 
 
 def comparison_markdown(result: BenchResult) -> str:
