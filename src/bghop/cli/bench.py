@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from bghop.cli.main import CLIError, add_common
+from bghop.cli.main import CLIError, add_common, parse_device
 
 logger = logging.getLogger(__name__)
 
@@ -98,12 +98,7 @@ def _bench_grasp(args: argparse.Namespace) -> int:
             raise CLIError(f"--{name.replace('_', '-')} must be >= 0, got {v}")
     if args.threads < 0:
         raise CLIError(f"--threads must be >= 0, got {args.threads}")
-    try:
-        device = torch.device(args.device)
-    except RuntimeError as e:
-        raise CLIError(f"bad --device {args.device!r}: {e}") from e
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise CLIError(f"--device {args.device} asked for a GPU but CUDA is not available here; use --device cpu")
+    device = parse_device(args.device)
     energy = EnergyConfig() if args.energy_iters is None else replace(EnergyConfig(), iterations=args.energy_iters)
     try:
         config = BenchConfig(methods=methods, n=args.num, seed=args.seed, hand_kind=args.hand,

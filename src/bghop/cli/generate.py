@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from bghop.cli.main import CLIError, add_common
+from bghop.cli.main import CLIError, add_common, parse_device
 
 logger = logging.getLogger(__name__)
 
@@ -78,12 +78,7 @@ def load_models(args: argparse.Namespace):
     from bghop.models.checkpoint import CheckpointError, default_model_dir
     from bghop.models.prior import InteractionPrior
 
-    try:
-        device = torch.device(args.device)
-    except RuntimeError as e:
-        raise CLIError(f"bad --device {args.device!r}: {e}") from e
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise CLIError(f"--device {args.device} asked for a GPU but CUDA is not available here; use --device cpu")
+    device = parse_device(args.device)
     if args.threads < 0:
         raise CLIError(f"--threads must be >= 0, got {args.threads}")
     if args.threads:

@@ -26,6 +26,19 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed for reproducible results (default: 0)")
 
 
+def parse_device(name: str):
+    """``--device`` as a ``torch.device``; a CLIError for a bad name or a GPU that is not there."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise CLIError(f"bad --device {name!r}: {e}") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CLIError(f"--device {name} asked for a GPU but CUDA is not available here; use --device cpu")
+    return device
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every subcommand registered."""
     import importlib
