@@ -33,7 +33,7 @@ argument loads the one shipped in ``bghop/assets/models/category_classifier``.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import math
 import os
@@ -41,7 +41,6 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +48,18 @@ import numpy as np
 import torch
 import torch.nn.functional as nnf
 import trimesh
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from bghop.core.config import config_from_dict
-from bghop.core.io import atomic_folder
+from bghop.core.checkpoint import (
+    CONFIG_NAME,
+    CheckpointError,
+    load_model_folder,
+    read_model_config,
+    save_model_folder,
+    shipped_model_dir,
+)
 from bghop.core.rotations import rot6d_to_matrix
 from bghop.geometry.grid import GridSpec
 from bghop.geometry.sdf import mesh_to_sdf_grid
@@ -88,11 +92,9 @@ __all__ = [
 MODEL_TYPE = "category_classifier"
 #: folder name of the shipped classifier under ``bghop/assets/models``
 DEFAULT_MODEL_NAME = "category_classifier"
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 
 
-class ClassifierError(ValueError):
+class ClassifierError(CheckpointError):
     """A classifier folder that is missing, corrupt or inconsistent; the message says what to do."""
 
 
@@ -287,13 +289,7 @@ class CategoryClassifier(nn.Module):
             folder: destination.
             extra: more JSON metadata stored beside the config (e.g. ``{"training": {...}}``).
         """
-        folder = Path(folder)
-        with atomic_folder(folder) as tmp:
-            state = {k: v.detach().to("cpu").contiguous() for k, v in self.state_dict().items()}
-            save_file(state, str(tmp / WEIGHTS_NAME), metadata={"model_type": MODEL_TYPE})
-            meta = {"model_type": MODEL_TYPE, "config": self.config.to_dict(), **(extra or {})}
-            (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=1))
-        return folder
+        return save_model_folder(self, MODEL_TYPE, self.config.to_dict(), folder, extra=extra)
 
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike | None = None,
@@ -311,30 +307,15 @@ class CategoryClassifier(nn.Module):
         except (TypeError, ValueError) as e:
             raise ClassifierError(f"bad classifier config in {folder / CONFIG_NAME}: {e}") from e
         model = cls(config)
-        path = folder / WEIGHTS_NAME
-        if not path.is_file():
-            raise ClassifierError(f"{folder} has no {WEIGHTS_NAME}; re-save the classifier "
-                                  "(scripts/train_category_classifier.py)")
-        try:
-            state = load_file(str(path), device="cpu")
-        except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-            raise ClassifierError(f"cannot read {path}: {e}. The file is corrupt or truncated; retrain or "
-                                  "re-install the classifier") from e
-        expected = model.state_dict()
-        missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-        wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
-        if missing or unexpected or wrong:
-            raise ClassifierError(f"weights in {path} do not match its config.json: missing {missing[:3]}, "
-                                  f"unexpected {unexpected[:3]}, wrong shapes {wrong[:3]}")
-        model.load_state_dict(state, strict=True)
+        with _as_classifier_error():
+            load_model_folder(model, folder)
         model.training_info = meta.get("training", {})
         return model.to(device).eval()
 
 
 def default_classifier_dir() -> Path:
     """Folder of the classifier shipped in the package (``bghop/assets/models/category_classifier``)."""
-    with resources.as_file(resources.files("bghop") / "assets" / "models" / DEFAULT_MODEL_NAME) as p:
-        return Path(p)
+    return shipped_model_dir(DEFAULT_MODEL_NAME)
 
 
 def read_classifier_meta(folder: str | os.PathLike) -> dict:
@@ -343,22 +324,19 @@ def read_classifier_meta(folder: str | os.PathLike) -> dict:
     Raises:
         ClassifierError: no folder, no or garbled ``config.json``, or another model type.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ClassifierError(f"classifier folder {folder} does not exist (expected {CONFIG_NAME} + {WEIGHTS_NAME} "
-                              "as written by scripts/train_category_classifier.py)")
-    path = folder / CONFIG_NAME
-    if not path.is_file():
-        raise ClassifierError(f"{folder} has no {CONFIG_NAME}: not a category classifier folder")
+    with _as_classifier_error():
+        return read_model_config(folder, MODEL_TYPE)
+
+
+@contextlib.contextmanager
+def _as_classifier_error():
+    """Re-raise the shared checkpoint errors as :class:`ClassifierError` (same message)."""
     try:
-        meta = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ClassifierError(f"{path} is not valid JSON ({e}); the classifier folder is corrupt") from e
-    if not isinstance(meta, dict) or "config" not in meta:
-        raise ClassifierError(f"{path} has no 'config' entry; the classifier folder is corrupt")
-    if meta.get("model_type") != MODEL_TYPE:
-        raise ClassifierError(f"{folder} holds a {meta.get('model_type')!r} model, not a {MODEL_TYPE!r}")
-    return meta
+        yield
+    except ClassifierError:
+        raise
+    except CheckpointError as e:
+        raise ClassifierError(str(e)) from e
 
 
 def load_category_classifier(folder: str | os.PathLike | None = None,
