@@ -121,3 +121,38 @@ def test_progress_counts_every_kept_sample(tmp_path, fast_physics):
 def test_process_pool_run(tmp_path, fast_physics):
     m = synth.synthesize(tmp_path, CFG, workers=2, progress=True)  # forked workers inherit the physics stub
     assert m.num_samples == 3 and len(m.shards) == 3
+
+
+def test_data_stats(tmp_path, fast_physics, capsys):
+    import json
+
+    from bghop.cli.main import main
+    from bghop.data.stats import data_stats
+
+    m = synth.synthesize(tmp_path / "d", CFG, progress=False)
+    s = data_stats(tmp_path / "d")
+    assert (s.bimanual.samples, s.single.samples, s.bimanual.shards, s.single.shards) == (2, 1, 2, 1)
+    assert s.planned == {"bimanual": 2, "single": 1} and s.source == "synthetic"
+    # per-kind generator figures add up to the manifest's totals
+    assert s.bimanual.candidates + s.single.candidates == m.settings["candidates"]
+    rate = (s.bimanual.passed + s.single.passed) / m.settings["candidates"]
+    assert rate == pytest.approx(m.settings["pass_rate_before_filtering"])
+    assert s.bimanual.worker_seconds + s.single.worker_seconds == pytest.approx(m.settings["worker_seconds"])
+    assert s.bimanual.seconds_per_sample == pytest.approx(s.bimanual.worker_seconds / 2)
+    assert sum(n["bimanual"] for n in s.categories.values()) == 2
+    assert sum(n["single"] for n in s.categories.values()) == 1
+    assert s.bimanual.penetration_max_mm is not None and s.bimanual.penetration_max_mm >= 0
+    assert main(["data", "stats", str(tmp_path / "d"), "--json", str(tmp_path / "s.json")]) == 0
+    out = capsys.readouterr().out
+    assert "| two-hand | 2 | 2 |" in out and "| one-hand | 1 | 1 |" in out
+    assert json.loads((tmp_path / "s.json").read_text())["single"]["samples"] == 1
+    # a folder without generator stats (e.g. ARCTIC) has counts but no pass rate
+    for p in (tmp_path / "d").glob("shard-*.json"):
+        p.unlink()
+    s = data_stats(tmp_path / "d")
+    assert s.bimanual.samples == 2 and s.bimanual.pass_rate is None and s.bimanual.seconds_per_sample is None
+    (tmp_path / "d" / "shard-00000.npz").unlink()
+    assert main(["data", "stats", str(tmp_path / "d")]) == 2
+    assert "missing" in capsys.readouterr().err
+    assert main(["data", "stats", str(tmp_path / "nope")]) == 2
+    assert "manifest.json" in capsys.readouterr().err

@@ -44,6 +44,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     sh.add_argument("-k", type=int, default=8, help="how many samples (default 8)")
     add_common(sh)
     sh.set_defaults(func=_show)
+    st = ds.add_parser("stats", help="what a data folder holds and how it was made (pass rates, time, quality)",
+                       description="Print sample counts by kind and category, and for a synthetic set the pass "
+                                   "rate before filtering, worker-seconds per sample and the kept grasps' quality.")
+    st.add_argument("data", help="a data folder (with manifest.json)")
+    st.add_argument("--json", default=None, metavar="FILE", help="also write the figures as JSON")
+    st.add_argument("--no-categories", action="store_true", help="leave out the per-category table")
+    add_common(st)
+    st.set_defaults(func=_stats)
 
 
 def _arctic(args: argparse.Namespace) -> int:
@@ -78,9 +86,10 @@ def _synth(args: argparse.Namespace) -> int:
         m = synthesize(args.out, cfg, workers=args.workers, executor="ray" if args.ray else "process")
     except ValueError as e:
         raise CLIError(str(e)) from e
-    rate = m.settings.get("pass_rate_before_filtering")
-    print(f"{m.num_samples} samples in {len(m.shards)} shards; pass rate before filtering "
-          f"{rate:.1%} of {m.settings['candidates']} candidates" if rate is not None else f"{m.num_samples} samples")
+    from bghop.data.stats import data_stats, format_stats
+
+    print(f"{m.num_samples} samples in {len(m.shards)} shards")
+    print(format_stats(data_stats(args.out), categories=False))
     return 0
 
 
@@ -92,4 +101,20 @@ def _show(args: argparse.Namespace) -> int:
     except FileNotFoundError as e:
         raise CLIError(str(e)) from e
     print(paths[-1])
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    import json
+
+    from bghop.core.io import write_text_atomic
+    from bghop.data.stats import data_stats, format_stats
+
+    try:
+        stats = data_stats(args.data)
+    except (FileNotFoundError, ValueError, KeyError) as e:
+        raise CLIError(f"cannot read {args.data}: {e}") from e
+    print(format_stats(stats, categories=not args.no_categories))
+    if args.json:
+        write_text_atomic(args.json, json.dumps(stats.to_dict(), indent=1))
     return 0
