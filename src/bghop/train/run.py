@@ -189,7 +189,8 @@ def train_autoencoder(s: TrainSettings, config: AutoencoderConfig = AutoencoderC
     if trainer.is_global_zero:
         module.ema_model().cpu().save_pretrained(folder, extra={"training": {
             "steps": int(trainer.global_step), "data": s.data, "train_samples": len(data.train),
-            "val_samples": len(data.val), "seconds_this_run": round(time.time() - t0, 1), **_metrics(trainer)}})
+            "val_samples": len(data.val), "precision": str(trainer.precision),
+            "seconds_this_run": round(time.time() - t0, 1), **_metrics(trainer)}})
     return folder
 
 
@@ -310,7 +311,7 @@ def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool
         module.ema_prior().cpu().save_pretrained(folder, extra={"training": {
             "steps": int(trainer.global_step), "data": s.data, "autoencoder": str(Path(autoencoder).resolve()),
             "init_from": None if init_from is None else str(init_from), "trainable": trainable,
-            "train_samples": len(train_texts), "val_samples": len(val_texts),
+            "train_samples": len(train_texts), "val_samples": len(val_texts), "precision": str(trainer.precision),
             "seconds_this_run": round(time.time() - t0, 1), **metrics}})
     return PriorTrainResult(folder, metrics)
 
