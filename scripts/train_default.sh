@@ -2,27 +2,36 @@
 # Reproduce the shipped default models from scratch on the built-in synthetic set:
 #   bash scripts/train_default.sh [OUT]            (defaults below; override with env vars)
 # Data -> autoencoder -> single-hand prior -> bimanual prior widened from it (BG-HOP) -> install.
+# DATA=DIR reuses (and resumes) a synthetic set made with the same settings.
 # On a GPU add DEVICE=cuda; the same commands run DDP with --devices N --num-nodes M.
+# Step counts are sized for about 2 h of training on a free 2-core CPU (scripts/bench_prior.py:
+# ~0.8 s per prior step at batch 16, ~2.4 s per autoencoder step at batch 8); raise them on a GPU.
 set -euo pipefail
 OUT=${1:-runs/default}
-BIMANUAL=${BIMANUAL:-3000}     # samples; the shipped model used what the session could generate (MODEL_CARD.md)
+DATA=${DATA:-$OUT/data}
+BIMANUAL=${BIMANUAL:-3000}     # samples
 SINGLE=${SINGLE:-3000}
 WORKERS=${WORKERS:-2}
 DEVICE=${DEVICE:-cpu}
-AE_STEPS=${AE_STEPS:-600}
-SINGLE_STEPS=${SINGLE_STEPS:-800}
-BI_STEPS=${BI_STEPS:-1000}
+THREADS=${THREADS:-2}
+AE_STEPS=${AE_STEPS:-800}
+SINGLE_STEPS=${SINGLE_STEPS:-1500}
+BI_STEPS=${BI_STEPS:-4000}
 
-# one synth command at a time: K workers x 1 thread (two commands side by side oversubscribe the cores)
-bghop data synth --bimanual "$BIMANUAL" --single 0 --out "$OUT/data_bi" --shard-size 16 --workers "$WORKERS"
-bghop data synth --bimanual 0 --single "$SINGLE" --out "$OUT/data_single" --shard-size 16 --workers "$WORKERS" --seed 1
+# one synth command, K workers x 1 thread (two commands side by side oversubscribe the cores);
+# rerunning resumes, and a folder made with other settings is refused
+OMP_NUM_THREADS=1 bghop data synth --bimanual "$BIMANUAL" --single "$SINGLE" --out "$DATA" --workers "$WORKERS"
+bghop data stats "$DATA" --json "$OUT/data_stats.json"
 
-bghop train autoencoder --data "$OUT/data_bi" "$OUT/data_single" --out "$OUT/ae" \
-    --steps "$AE_STEPS" --batch-size 8 --val-every 200 --checkpoint-every 200 --device "$DEVICE"
-bghop train prior --single-hand --data "$OUT/data_single" --autoencoder "$OUT/ae/model" --out "$OUT/single" \
-    --steps "$SINGLE_STEPS" --batch-size 16 --val-every 200 --checkpoint-every 200 --device "$DEVICE"
-bghop train prior --data "$OUT/data_bi" --autoencoder "$OUT/ae/model" --init-from "$OUT/single/model" \
-    --out "$OUT/bimanual" --steps "$BI_STEPS" --batch-size 16 --val-every 200 --checkpoint-every 200 --device "$DEVICE"
+bghop train autoencoder --data "$DATA" --out "$OUT/ae" --steps "$AE_STEPS" --batch-size 8 --lr 1e-3 \
+    --val-every 200 --checkpoint-every 200 --device "$DEVICE" --threads "$THREADS"
+# single-hand prior: the one-hand samples plus the right hands of the two-hand samples
+bghop train prior --single-hand --data "$DATA" "$DATA@right" --autoencoder "$OUT/ae/model" --out "$OUT/single" \
+    --steps "$SINGLE_STEPS" --batch-size 16 --lr 5e-4 --val-every 250 --checkpoint-every 250 \
+    --device "$DEVICE" --threads "$THREADS"
+bghop train prior --data "$DATA" --autoencoder "$OUT/ae/model" --init-from "$OUT/single/model" \
+    --out "$OUT/bimanual" --steps "$BI_STEPS" --batch-size 16 --lr 5e-4 --val-every 500 --checkpoint-every 250 \
+    --device "$DEVICE" --threads "$THREADS"
 
 python scripts/install_default_models.py --autoencoder "$OUT/ae/model" --prior "$OUT/bimanual/model" \
     --single "$OUT/single/model"

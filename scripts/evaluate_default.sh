@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Reproduce the README's quality figures for a set of models (default: the shipped ones), in one go:
+#   bash scripts/evaluate_default.sh [OUT]
+#   PRIOR=runs/default/bimanual/model SINGLE=runs/default/single/model AE=runs/default/ae/model \
+#       bash scripts/evaluate_default.sh runs/eval_new
+# 1. issue-6 table: best-of-8 grasps on the 10 HO3D YCB objects (scripts/eval_ycb.py)
+# 2. baselines side by side on the 10 HO3D objects and on 10 more YCB objects (bghop bench grasp)
+# 3. generation: 6 prompts x 4 samples, then bghop eval (text faithfulness, contact, physics)
+# Every step resumes when rerun (complete folders are kept). THREADS=1 when sharing the machine.
+set -euo pipefail
+OUT=${1:-runs/eval_default}
+THREADS=${THREADS:-2}
+N=${N:-8}
+PROMPTS=${PROMPTS:-"box ball bottle mug bowl ring"}
+SAMPLES=${SAMPLES:-4}
+models=()
+[[ -n "${PRIOR:-}" ]] && models+=(--prior "$PRIOR")
+[[ -n "${AE:-}" ]] && models+=(--autoencoder "$AE")
+single=()
+[[ -n "${SINGLE:-}" ]] && single+=(--prior-single "$SINGLE")
+mkdir -p "$OUT"
+
+python scripts/eval_ycb.py --out "$OUT/ycb" -n "$N" --threads "$THREADS" "${models[@]}"
+bghop bench grasp --objects ho3d --out "$OUT/bench_ho3d" -n "$N" --threads "$THREADS" "${models[@]}" "${single[@]}"
+bghop bench grasp --objects extra --out "$OUT/bench_extra" -n "$N" --threads "$THREADS" "${models[@]}" "${single[@]}"
+
+gen=()
+for c in $PROMPTS; do
+    if [[ ! -f "$OUT/gen/$c/contact_sheet.png" ]]; then
+        bghop generate --text "$c" -n "$SAMPLES" --out "$OUT/gen/$c" --threads "$THREADS" "${models[@]}"
+    fi
+    gen+=("$OUT/gen/$c")
+done
+bghop eval "${gen[@]}" --out "$OUT/gen/report" --prior "${PRIOR:-default}" ${AE:+--autoencoder "$AE"}
+echo "tables: $OUT/ycb/table.md $OUT/bench_ho3d/comparison.md $OUT/bench_extra/comparison.md $OUT/gen/report"
