@@ -156,3 +156,18 @@ def test_data_stats(tmp_path, fast_physics, capsys):
     assert "missing" in capsys.readouterr().err
     assert main(["data", "stats", str(tmp_path / "nope")]) == 2
     assert "manifest.json" in capsys.readouterr().err
+
+
+def test_ray_runs_the_same_generator(tmp_path, monkeypatch):
+    """`--ray`: shards as Ray tasks give the same files as the local process pool (real physics, loosened)."""
+    ray = pytest.importorskip("ray")
+    monkeypatch.setenv("BGHOP_CACHE_DIR", str(tmp_path / "cache"))  # Ray workers inherit the environment
+    cfg = replace(CFG, bimanual=1, single=1, physics=replace(CFG.physics, success_threshold=10.0, duration=0.05))
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        m = synth.synthesize(tmp_path / "ray", cfg, executor="ray", progress=False)
+    finally:
+        ray.shutdown()
+    assert m.num_samples == 2 and len(m.shards) == 2
+    local = synth.synthesize(tmp_path / "pool", cfg, workers=2, progress=False)
+    assert [s["sha1"] for s in m.shards] == [s["sha1"] for s in local.shards]

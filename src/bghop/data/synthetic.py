@@ -256,8 +256,10 @@ def synthesize(out: str | os.PathLike, cfg: SynthConfig, workers: int = 1, execu
     Args:
         out: data folder (created; complete shards already there are kept).
         cfg: settings.
-        workers: parallel worker processes (``executor="process"``) or Ray tasks in flight.
-        executor: ``"process"`` (local pool; 1 worker runs in this process) or ``"ray"``.
+        workers: parallel worker processes (``executor="process"``); ignored by Ray.
+        executor: ``"process"`` (local pool; 1 worker runs in this process) or ``"ray"``: every
+            missing shard becomes one Ray task (one CPU, one thread), scheduled over the cluster
+            that ``ray.init()`` joins (``RAY_ADDRESS``) or a local one. Same shards, byte for byte.
         progress: show a progress bar.
     """
     from tqdm import tqdm
