@@ -142,9 +142,19 @@ def test_data_stats(tmp_path, fast_physics, capsys):
     assert sum(n["bimanual"] for n in s.categories.values()) == 2
     assert sum(n["single"] for n in s.categories.values()) == 1
     assert s.bimanual.penetration_max_mm is not None and s.bimanual.penetration_max_mm >= 0
+    # per-category generator counts add up to the per-kind ones and to the kept samples
+    assert s.generation_shards == 3
+    for kind, ks in (("bimanual", s.bimanual), ("single", s.single)):
+        per = [g[kind] for g in s.generation.values() if kind in g]
+        assert sum(g["candidates"] for g in per) == ks.candidates and sum(g["passed"] for g in per) == ks.passed
+        assert sum(g["kept"] for g in per) == ks.samples and all(g["objects"] >= 1 for g in per)
+    cat = next(c for c, g in s.generation.items() if "bimanual" in g)
+    assert s.category_pass_rate(cat, "bimanual") == pytest.approx(
+        s.generation[cat]["bimanual"]["passed"] / s.generation[cat]["bimanual"]["candidates"])
     assert main(["data", "stats", str(tmp_path / "d"), "--json", str(tmp_path / "s.json")]) == 0
     out = capsys.readouterr().out
     assert "| two-hand | 2 | 2 |" in out and "| one-hand | 1 | 1 |" in out
+    assert "from the 3 of 3 shards that record it" in out
     assert json.loads((tmp_path / "s.json").read_text())["single"]["samples"] == 1
     # a folder without generator stats (e.g. ARCTIC) has counts but no pass rate
     for p in (tmp_path / "d").glob("shard-*.json"):

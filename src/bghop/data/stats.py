@@ -72,6 +72,10 @@ class DataStats:
         single: one-hand samples.
         categories: ``{category: {"bimanual": n, "single": n}}``, sorted by name.
         planned: ``{"bimanual": n, "single": n}`` the generator was asked for (synthetic sets only).
+        generation: ``{category: {"bimanual"|"single": {"objects", "candidates", "passed", "kept"}}}``
+            summed over the shards whose stats record it (shards written since per-category
+            counting was added); empty for other folders.
+        generation_shards: how many shards ``generation`` covers.
     """
 
     folder: str
@@ -80,6 +84,13 @@ class DataStats:
     single: KindStats
     categories: dict[str, dict[str, int]] = field(default_factory=dict)
     planned: dict[str, int] | None = None
+    generation: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    generation_shards: int = 0
+
+    def category_pass_rate(self, category: str, kind: str) -> float | None:
+        """Share of a category's checked candidates that passed (``kind``: "bimanual" or "single")."""
+        g = self.generation.get(category, {}).get(kind)
+        return g["passed"] / g["candidates"] if g and g["candidates"] else None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -107,6 +118,8 @@ def data_stats(folder: str | os.PathLike) -> DataStats:
     objects: dict[str, set] = {"bimanual": set(), "single": set()}
     quality: dict[str, dict[str, list]] = {k: {"pen": [], "squeeze": [], "disp": []} for k in kinds}
     categories: dict[str, Counter] = {}
+    generation: dict[str, dict[str, Counter]] = {}
+    generation_shards = 0
     for entry in manifest.shards:
         kind = "bimanual" if entry["bimanual"] else "single"
         ks = kinds[kind]
@@ -136,6 +149,10 @@ def data_stats(folder: str | os.PathLike) -> DataStats:
             ks.candidates = (ks.candidates or 0) + int(st["candidates"])
             ks.passed = (ks.passed or 0) + int(st["passed"])
             ks.worker_seconds = (ks.worker_seconds or 0.0) + float(st["seconds"])
+            if "categories" in st:
+                generation_shards += 1
+                for cat, counts in st["categories"].items():
+                    generation.setdefault(cat, {}).setdefault(kind, Counter()).update(counts)
     for kind, ks in kinds.items():
         ks.objects = len(objects[kind])
         ks.penetration_max_mm = _mean(quality[kind]["pen"])
@@ -144,9 +161,12 @@ def data_stats(folder: str | os.PathLike) -> DataStats:
     cfg = manifest.settings.get("config", {})
     planned = ({"bimanual": int(cfg["bimanual"]), "single": int(cfg["single"])}
                if "bimanual" in cfg and "single" in cfg else None)
-    cats = {c: {"bimanual": n["bimanual"], "single": n["single"]} for c, n in sorted(categories.items())}
+    names = sorted(set(categories) | set(generation))
+    cats = {c: {"bimanual": categories.get(c, Counter())["bimanual"], "single": categories.get(c, Counter())["single"]}
+            for c in names}
+    gen = {c: {k: dict(v) for k, v in sorted(generation[c].items())} for c in sorted(generation)}
     return DataStats(str(folder), str(manifest.settings.get("source", "unknown")), kinds["bimanual"],
-                     kinds["single"], cats, planned)
+                     kinds["single"], cats, planned, gen, generation_shards)
 
 
 def _fmt(x: float | None, spec: str) -> str:
@@ -169,6 +189,10 @@ def format_stats(s: DataStats, categories: bool = True) -> str:
         lines += ["", f"generator time: {sum(secs) / 3600:.2f} worker-hours "
                       "(wall-clock = worker-hours / workers when the workers had a core each)"]
     if categories and s.categories:
-        lines += ["", "| category | two-hand | one-hand |", "| --- | ---: | ---: |"]
-        lines += [f"| {c} | {n['bimanual']} | {n['single']} |" for c, n in s.categories.items()]
+        if s.generation:
+            total = s.bimanual.shards + s.single.shards
+            lines += ["", f"pass rate per category: from the {s.generation_shards} of {total} shards that record it"]
+        lines += ["", "| category | two-hand | pass rate | one-hand | pass rate |", "| --- | ---: | ---: | ---: | ---: |"]
+        lines += [f"| {c} | {n['bimanual']} | {_fmt(s.category_pass_rate(c, 'bimanual'), '.0%')} | {n['single']} | "
+                  f"{_fmt(s.category_pass_rate(c, 'single'), '.0%')} |" for c, n in s.categories.items()]
     return "\n".join(lines)

@@ -152,7 +152,9 @@ def generate_shard(job: ShardJob, cfg: SynthConfig, out: str | os.PathLike, thre
         threads: torch CPU threads for this worker.
         progress: anything with ``put(n)`` (e.g. a multiprocessing queue), told ``put(1)`` per kept sample.
     Returns:
-        ``{"file", "count", "sha1", "bimanual", "candidates", "passed", "seconds"}``.
+        ``{"file", "count", "sha1", "bimanual", "candidates", "passed", "seconds", "categories"}``;
+        ``categories`` maps each category to the objects tried and the candidates checked,
+        passed and kept for it (:mod:`bghop.data.stats` reports the per-category pass rates).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -169,6 +171,7 @@ def generate_shard(job: ShardJob, cfg: SynthConfig, out: str | os.PathLike, thre
     samples: list[Sample] = []
     candidates = passed = 0
     attempts = tried = 0
+    per_cat: dict[str, dict[str, int]] = {}  # objects tried, candidates checked, passed, kept per category
     while len(samples) < job.count:
         attempts += 1
         if tried > 50 * job.count:
@@ -179,6 +182,8 @@ def generate_shard(job: ShardJob, cfg: SynthConfig, out: str | os.PathLike, thre
         if not job.bimanual and not _hand_sized(obj.mesh, cfg):
             continue
         tried += 1
+        pc = per_cat.setdefault(cat, {"objects": 0, "candidates": 0, "passed": 0, "kept": 0})
+        pc["objects"] += 1
         obj_id = f"{cat}-{job.index}-{attempts}"
         sdf = ObjectSDF(obj.mesh)
         batch = optimize_grasps(obj.mesh, layers, cfg.inits, cfg.energy, seed=int(rng.integers(1 << 31)), obj_sdf=sdf)
@@ -187,10 +192,12 @@ def generate_shard(job: ShardJob, cfg: SynthConfig, out: str | os.PathLike, thre
             if kept >= cfg.keep_per_object or len(samples) >= job.count:
                 break  # the rest of this object's candidates are not evaluated (nor counted)
             candidates += 1
+            pc["candidates"] += 1
             check = check_grip(obj.mesh, {s: batch.hands[s].index(i) for s in sides}, layers, grip)
             if not check.passed:
                 continue
             passed += 1
+            pc["passed"] += 1
             hp, curl, m, stab = check.hands, check.squeeze, check.metrics, check.stability
             hands = {s: (hp[s], cfg.hand) for s in sides}
             try:
@@ -204,12 +211,14 @@ def generate_shard(job: ShardJob, cfg: SynthConfig, out: str | os.PathLike, thre
                                         "metrics": m.to_dict(), "stability": stab.to_dict(), "squeeze": curl,
                                         "energy": float(batch.energy[i])}))
             kept += 1
+            pc["kept"] += 1
             if progress is not None:
                 progress.put(1)
     path = shard_path(out, job.index)
     sha = write_shard(path, samples)
     stats = {"file": path.name, "count": len(samples), "sha1": sha, "bimanual": job.bimanual,
-             "candidates": candidates, "passed": passed, "seconds": time.perf_counter() - t0}
+             "candidates": candidates, "passed": passed, "seconds": time.perf_counter() - t0,
+             "categories": dict(sorted(per_cat.items()))}
     write_json_atomic(_stats_path(out, job.index), stats)
     return stats
 
