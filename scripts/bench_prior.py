@@ -1,7 +1,8 @@
 """Training and sampling throughput of the prior and the autoencoder (samples/s, peak memory).
 
     python scripts/bench_prior.py                 # CPU, default model sizes
-    python scripts/bench_prior.py --device cuda   # GPU (peak memory from torch.cuda)
+    python scripts/bench_prior.py --device cuda   # GPU (peak memory from torch.cuda), float16 autocast
+    python scripts/bench_prior.py --amp           # CPU with bfloat16 autocast (train --precision bf16-mixed)
 
 Peak memory on CPU is the process's peak resident set size (ru_maxrss), which includes
 everything loaded before the benchmark (torch, the text encoder).
@@ -49,11 +50,12 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--base-channels", type=int, default=32)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--amp", action="store_true", help="bfloat16 autocast on the CPU (always float16 on CUDA)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     dev = torch.device(args.device)
-    amp = dev.type == "cuda"
+    amp = dev.type == "cuda" or args.amp
     torch.manual_seed(0)
     b = args.batch
     rows = []
