@@ -181,3 +181,22 @@ def test_ray_runs_the_same_generator(tmp_path, monkeypatch):
     assert m.num_samples == 2 and len(m.shards) == 2
     local = synth.synthesize(tmp_path / "pool", cfg, workers=2, progress=False)
     assert [s["sha1"] for s in m.shards] == [s["sha1"] for s in local.shards]
+
+
+def test_one_mixed_folder_feeds_every_training_run(tmp_path, fast_physics):
+    """scripts/train_default.sh trains everything from one synth folder: both kinds, split by the flag."""
+    from bghop.train.data import open_grid_data, parse_source
+
+    synth.synthesize(tmp_path, CFG, progress=False)  # 2 two-hand + 1 one-hand samples
+    d = str(tmp_path)
+
+    def n(data):
+        return len(data.train) + len(data.val)
+
+    assert n(open_grid_data([parse_source(d)], bimanual=None)) == 3  # autoencoder: every object
+    assert n(open_grid_data([parse_source(d)], bimanual=True)) == 2
+    single = open_grid_data([parse_source(d), parse_source(d + "@right")], bimanual=False)
+    assert n(single) == 3
+    texts = sorted(single.train[i]["text"] for i in range(len(single.train)))
+    assert all(t.endswith("with the right hand") for t in texts)
+    assert all("left_field" not in single.train[i] for i in range(len(single.train)))
