@@ -99,3 +99,13 @@ def test_one_hand_starts_wrapped_around_the_long_axis():
     g = optimize_grasps(bottle, {"right": hand}, 4, EnergyConfig(iterations=0), seed=0)
     palm = palm_center(hand(g.hands["right"].pose, g.hands["right"].global_orient, g.hands["right"].transl).joints)
     assert palm[:, 2].abs().max() < 0.1  # palms start beside the bottle's body, not past its ends
+
+
+def test_thin_objects_are_optimised_on_every_vertex():
+    hands = {"right": load_hand("open", side="right")}
+    cfg = EnergyConfig(iterations=0, skin_stride=3, thin_depth=0.01)
+    slab = trimesh.creation.box(extents=(0.2, 0.15, 0.012))  # 6 mm deep at most: a tray bottom, a bowl wall
+    block = trimesh.creation.box(extents=(0.2, 0.15, 0.06))
+    assert optimize_grasps(slab, hands, 1, cfg).skin_stride == 1
+    assert optimize_grasps(block, hands, 1, cfg).skin_stride == 3
+    assert optimize_grasps(slab, hands, 1, EnergyConfig(iterations=0, skin_stride=3, thin_depth=0.0)).skin_stride == 3
