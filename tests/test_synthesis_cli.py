@@ -127,3 +127,24 @@ def test_help_states_the_library_defaults(capsys):
     text = " ".join(capsys.readouterr().out.split())
     cfg = GraspConfig()
     assert f"(default {cfg.sds.iterations}," in text and f"(default {cfg.refine.iterations}," in text
+
+
+def test_threads_option_warns_on_a_busy_cpu(monkeypatch, caplog):
+    import argparse
+    import logging
+
+    import bghop.cli.main as cli
+
+    monkeypatch.setattr(cli.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(cli.os, "getloadavg", lambda: (1.9, 1.0, 1.0))
+    with caplog.at_level(logging.WARNING, logger="bghop"):
+        cli.check_threads(argparse.Namespace(threads=0, device="cpu"), apply=False)
+        assert "--threads 1" in caplog.text
+        caplog.clear()
+        cli.check_threads(argparse.Namespace(threads=1, device="cpu"), apply=False)  # the user chose
+        cli.check_threads(argparse.Namespace(threads=0, device="cuda"), apply=False)  # the GPU does the work
+        monkeypatch.setattr(cli.os, "getloadavg", lambda: (0.3, 0.3, 0.3))
+        cli.check_threads(argparse.Namespace(threads=0, device="cpu"), apply=False)  # idle machine
+        assert caplog.text == ""
+    with pytest.raises(cli.CLIError, match="--threads"):
+        cli.check_threads(argparse.Namespace(threads=-1, device="cpu"))

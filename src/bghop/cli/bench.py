@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from bghop.cli.main import CLIError, add_common, parse_device
+from bghop.cli.main import CLIError, add_common, add_threads, check_threads, parse_device
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +63,7 @@ def _register_grasp(bsub: argparse._SubParsersAction) -> None:
     g.add_argument("--no-score", action="store_true", help="do not score the grasps under the bimanual prior")
     g.add_argument("--no-render", action="store_true", help="no render.png per grasp and no contact sheets")
     g.add_argument("--no-plots", action="store_true", help="do not write the comparison PNGs")
-    g.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice; use 1 when "
-                                                          "other jobs share the CPU)")
+    add_threads(g)
     g.add_argument("--quiet", action="store_true", help="no progress bars")
     add_common(g)
     g.set_defaults(func=_bench_grasp)
@@ -96,8 +95,7 @@ def _bench_grasp(args: argparse.Namespace) -> int:
         v = getattr(args, name)
         if v is not None and v < 0:
             raise CLIError(f"--{name.replace('_', '-')} must be >= 0, got {v}")
-    if args.threads < 0:
-        raise CLIError(f"--threads must be >= 0, got {args.threads}")
+    check_threads(args, apply=False)
     device = parse_device(args.device)
     energy = EnergyConfig() if args.energy_iters is None else replace(EnergyConfig(), iterations=args.energy_iters)
     try:

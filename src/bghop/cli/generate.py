@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from bghop.cli.main import CLIError, add_common, parse_device
+from bghop.cli.main import CLIError, add_common, add_threads, check_threads, parse_device
 
 logger = logging.getLogger(__name__)
 
@@ -29,9 +29,7 @@ def add_model_options(p: argparse.ArgumentParser, default_n: int = 4) -> None:
     p.add_argument("--mano-dir", default=None, help="folder with MANO_RIGHT.pkl/MANO_LEFT.pkl for --hand mano "
                                                     "(or $BGHOP_MANO_DIR)")
     p.add_argument("--no-render", action="store_true", help="skip render.png and the contact sheet")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice; use 1 when "
-                                                          "other jobs share the CPU: oversubscribed threads are "
-                                                          "many times slower)")
+    add_threads(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -72,17 +70,12 @@ def _autoencoder_for(prior_dir: str | None) -> str | None:
 
 def load_models(args: argparse.Namespace):
     """(prior, autoencoder) from ``--prior``/``--autoencoder``, checked against ``--single-hand``."""
-    import torch
-
     from bghop.models.autoencoder import ObjectAutoencoder
     from bghop.models.checkpoint import CheckpointError, default_model_dir
     from bghop.models.prior import InteractionPrior
 
     device = parse_device(args.device)
-    if args.threads < 0:
-        raise CLIError(f"--threads must be >= 0, got {args.threads}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    check_threads(args)
     prior_dir = args.prior
     if args.single_hand and prior_dir is None:
         shipped = default_model_dir("prior_single")

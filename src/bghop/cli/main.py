@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -24,6 +25,36 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     """Options every command has (DESIGN.md §4): ``--device`` and ``--seed``."""
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default: cpu)")
     parser.add_argument("--seed", type=int, default=0, help="random seed for reproducible results (default: 0)")
+
+
+def add_threads(parser: argparse.ArgumentParser) -> None:
+    """``--threads N``: torch CPU threads (0 = torch's choice)."""
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (default: torch's choice, one per core; use 1 when other jobs "
+                             "share the CPU: oversubscribed threads ran 5-10x slower here)")
+
+
+def check_threads(args: argparse.Namespace, apply: bool = True) -> None:
+    """Validate ``--threads``; set it (``apply``); warn when the CPU is already busy and it was not given.
+
+    Torch starts one thread per core; when another job already keeps the cores busy, those threads
+    fight over them, and every job gets many times slower. The warning names the fix.
+    """
+    if args.threads < 0:
+        raise CLIError(f"--threads must be >= 0, got {args.threads}")
+    if apply and args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.threads == 0 and getattr(args, "device", "cpu").startswith("cpu"):
+        cores = os.cpu_count() or 1
+        try:
+            load = os.getloadavg()[0]
+        except (OSError, AttributeError):  # not on every platform
+            return
+        if cores > 1 and load >= max(1.0, 0.5 * cores):
+            logger.warning("the CPU is busy (load %.1f on %d cores) and torch will start a thread per core; "
+                           "pass --threads 1 (or the number of idle cores) to avoid a many-fold slowdown", load, cores)
 
 
 def parse_device(name: str):

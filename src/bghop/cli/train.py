@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bghop.cli.main import CLIError, add_common
+from bghop.cli.main import CLIError, add_common, add_threads, check_threads
 
 
 def _common_train(p: argparse.ArgumentParser) -> None:
@@ -24,7 +24,7 @@ def _common_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-nodes", type=int, default=1, help="nodes for multi-node DDP (default 1)")
     p.add_argument("--precision", default=None, help="Lightning precision (default: 16-mixed on GPU, 32-true on CPU)")
     p.add_argument("--workers", type=int, default=0, help="data loader worker processes (default 0)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
+    add_threads(p)
     add_common(p)
 
 
@@ -66,6 +66,7 @@ def _settings(args: argparse.Namespace):
 
     if args.steps < 1 or args.batch_size < 1:
         raise CLIError("--steps and --batch-size must be positive")
+    check_threads(args, apply=False)  # the run sets them (in every DDP process)
     dev = str(args.device)
     accelerator = "gpu" if dev.startswith("cuda") else ("cpu" if dev == "cpu" else "auto")
     devices = args.devices
