@@ -200,3 +200,16 @@ def test_one_mixed_folder_feeds_every_training_run(tmp_path, fast_physics):
     texts = sorted(single.train[i]["text"] for i in range(len(single.train)))
     assert all(t.endswith("with the right hand") for t in texts)
     assert all("left_field" not in single.train[i] for i in range(len(single.train)))
+
+
+def test_synthetic_validation_holds_out_whole_objects(tmp_path, fast_physics):
+    from bghop.train.data import open_grid_data, parse_source
+
+    cfg = replace(CFG, bimanual=8, single=0, shard_size=4, keep_per_object=2)  # 2 grasps per object
+    synth.synthesize(tmp_path, cfg, progress=False)
+    d = open_grid_data([parse_source(str(tmp_path))], bimanual=True, val_every=2)
+    train = {d.train[i]["object_id"] for i in range(len(d.train))}
+    val = {d.val[i]["object_id"] for i in range(len(d.val))}
+    assert len(d.train) + len(d.val) == 8 and val and train
+    assert not train & val  # no object on both sides
+    assert len(d.val) == 2 * len(val)  # every grasp of a held-out object is held out

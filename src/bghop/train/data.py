@@ -3,8 +3,11 @@
 A source is ``DIR``, ``DIR:WEIGHT`` (e.g. synthetic and ARCTIC mixed 1:3) or ``DIR@right[:WEIGHT]``:
 the right hands of a bimanual folder used as single-hand samples (prompt "… with the right
 hand"), for single-hand training when one-hand captures are scarce. Each folder's
-samples are split deterministically into train/validation (every ``val_every``-th sample goes
-to validation), so a rerun or a resumed run sees the same split.
+samples are split deterministically into train/validation, so a rerun or a resumed run sees the
+same split: in a synthetic folder, where every object is a fresh random instance, every
+``val_every``-th *object* goes to validation with all its grasps (the validation loss then
+measures new shapes, not new grasps of shapes seen in training); in other folders (ARCTIC, whose
+few objects recur in every sequence) every ``val_every``-th sample.
 """
 
 from __future__ import annotations
@@ -118,6 +121,18 @@ class GridData:
                           num_workers=workers)
 
 
+def _validation_indices(ds: ShardDataset, val_every: int) -> list[int]:
+    """Held-out sample indices of one folder (see the module docstring)."""
+    n = len(ds)
+    if ds.manifest.settings.get("source") != "synthetic":
+        return list(range(val_every - 1, n, val_every)) if n >= val_every else []
+    order: dict[str, int] = {}
+    ids = [order.setdefault(ds.meta(i)["object_id"], len(order)) for i in range(n)]
+    if len(order) < val_every:
+        return []
+    return [i for i in range(n) if ids[i] % val_every == val_every - 1]
+
+
 def open_grid_data(sources: list[DataSource], bimanual: bool | None, val_every: int = 20) -> GridData:
     """Open shard folders for training.
 
@@ -125,7 +140,8 @@ def open_grid_data(sources: list[DataSource], bimanual: bool | None, val_every: 
         sources: folders and weights.
         bimanual: True = bimanual shards only (items carry ``left_field``); False = single-hand
             shards only; None = all shards, left hand dropped (the autoencoder needs only the object).
-        val_every: every N-th sample of each folder is held out for validation.
+        val_every: every N-th object (synthetic folders) or sample (others) of each folder is
+            held out for validation (see the module docstring).
     Raises:
         FileNotFoundError / ValueError with what to do when a folder is missing, empty or its grid
         settings differ from the others.
@@ -155,7 +171,7 @@ def open_grid_data(sources: list[DataSource], bimanual: bool | None, val_every: 
             kind = {True: "bimanual", False: "single-hand", None: ""}[bimanual]
             logger.warning("%s holds no %s samples; skipped", folder, kind)
             continue
-        val_idx = list(range(val_every - 1, n, val_every)) if n >= val_every else []
+        val_idx = _validation_indices(shards, val_every)
         held = set(val_idx)
         train_idx = [i for i in range(n) if i not in held]
         trains.append(Subset(ds, train_idx))
