@@ -72,8 +72,6 @@ def _register_grasp(bsub: argparse._SubParsersAction) -> None:
 def _bench_grasp(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    import torch
-
     from bghop.contact.optimizer import EnergyConfig
     from bghop.models.autoencoder import ObjectAutoencoder
     from bghop.models.checkpoint import CheckpointError, default_model_dir
@@ -95,7 +93,7 @@ def _bench_grasp(args: argparse.Namespace) -> int:
         v = getattr(args, name)
         if v is not None and v < 0:
             raise CLIError(f"--{name.replace('_', '-')} must be >= 0, got {v}")
-    check_threads(args, apply=False)
+    check_threads(args)
     device = parse_device(args.device)
     energy = EnergyConfig() if args.energy_iters is None else replace(EnergyConfig(), iterations=args.energy_iters)
     try:
@@ -114,8 +112,6 @@ def _bench_grasp(args: argparse.Namespace) -> int:
             load_hand("mano", side="right", model_dir=args.mano_dir)
         except (MANOModelError, FileNotFoundError, ValueError) as e:
             raise CLIError(str(e)) from e
-    if args.threads:
-        torch.set_num_threads(args.threads)
     try:
         prior = InteractionPrior.from_pretrained(args.prior, device=device)
         ae = ObjectAutoencoder.from_pretrained(args.autoencoder, device=device)

@@ -211,10 +211,10 @@ def optimize_grasps(mesh: trimesh.Trimesh, hands: dict[str, HandModel], n: int, 
                    {"params": [t], "lr": cfg.lr_transl}]
     opt = torch.optim.Adam(groups)
     stride = cfg.skin_stride
-    if cfg.thin_depth > 0 and stride > 1 and float(-sdf.grid.min()) < cfg.thin_depth:
+    depth = float(-sdf.grid.min())  # deepest inside point, metres
+    if cfg.thin_depth > 0 and stride > 1 and depth < cfg.thin_depth:
         stride = 1
-        logger.debug("thin object (deepest inside point %.1f mm): energies on every hand vertex",
-                     1000 * float(-sdf.grid.min()))
+        logger.debug("thin object (deepest inside point %.1f mm): energies on every hand vertex", 1000 * depth)
     subset, regions = {}, {}
     for s in sides:
         ids, regions[s] = _skin_subset(hands[s], stride, device)

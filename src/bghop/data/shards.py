@@ -32,7 +32,8 @@ from bghop.core.io import write_bytes_atomic
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TRUNCATION", "Sample", "write_shard", "read_shard", "Manifest", "ShardDataset", "shard_path"]
+__all__ = ["TRUNCATION", "Sample", "write_shard", "read_shard", "read_shard_meta", "Manifest", "ShardDataset",
+           "shard_path", "shard_stats_path"]
 
 #: SDF truncation in n units before the autoencoder (upstream: clamp ±0.2 then divide by 0.2)
 TRUNCATION = 0.2
@@ -68,6 +69,11 @@ def shard_path(folder: str | os.PathLike, index: int) -> Path:
     return Path(folder) / f"shard-{index:05d}.npz"
 
 
+def shard_stats_path(shard: str | os.PathLike) -> Path:
+    """The generator's stats file beside a shard (``shard-00007.json``; written by ``bghop data synth``)."""
+    return Path(shard).with_suffix(".json")
+
+
 def write_shard(path: str | os.PathLike, samples: list[Sample]) -> str:
     """Write samples (all bimanual or all single-hand) to one shard atomically; returns its sha1."""
     if not samples:
@@ -90,12 +96,22 @@ def write_shard(path: str | os.PathLike, samples: list[Sample]) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()
 
 
+def _decode_meta(raw: np.ndarray) -> list[dict]:
+    return json.loads(bytes(raw).decode())
+
+
 def read_shard(path: str | os.PathLike) -> dict:
     """Load a shard fully: arrays plus ``"meta"`` (list of dicts)."""
     with np.load(path, allow_pickle=False) as z:
         d = {k: z[k] for k in z.files}
-    d["meta"] = json.loads(bytes(d["meta"]).decode())
+    d["meta"] = _decode_meta(d["meta"])
     return d
+
+
+def read_shard_meta(path: str | os.PathLike) -> list[dict]:
+    """Only a shard's per-sample metadata (text, object id, hands, source fields), not its grids."""
+    with np.load(path, allow_pickle=False) as z:
+        return _decode_meta(z["meta"])
 
 
 @dataclass

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bghop.data.shards import Manifest
+from bghop.data.shards import Manifest, read_shard_meta, shard_stats_path
 
 __all__ = ["KindStats", "DataStats", "data_stats", "format_stats"]
 
@@ -127,8 +127,7 @@ def data_stats(folder: str | os.PathLike) -> DataStats:
         if not path.is_file():
             raise FileNotFoundError(f"{path} is listed in {folder / 'manifest.json'} but missing; rerun the command "
                                     "that made the folder to regenerate it")
-        with np.load(path, allow_pickle=False) as z:
-            metas = json.loads(bytes(z["meta"]).decode())
+        metas = read_shard_meta(path)
         ks.samples += len(metas)
         ks.shards += 1
         for m in metas:
@@ -143,7 +142,7 @@ def data_stats(folder: str | os.PathLike) -> DataStats:
                 q["squeeze"].append(float(info["squeeze"] > 0))
             if "stability" in info and info["stability"].get("max_displacement") is not None:
                 q["disp"].append(1000.0 * info["stability"]["max_displacement"])
-        stats_file = path.with_suffix(".json")
+        stats_file = shard_stats_path(path)
         if stats_file.is_file():
             st = json.loads(stats_file.read_text())
             ks.candidates = (ks.candidates or 0) + int(st["candidates"])
@@ -178,8 +177,8 @@ def format_stats(s: DataStats, categories: bool = True) -> str:
     rows = ["| kind | samples | planned | objects | pass rate | worker-s / sample | max penetration mm | "
             "squeezed | max displacement mm |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for name, k in (("two-hand", s.bimanual), ("one-hand", s.single)):
-        plan = s.planned["bimanual" if k is s.bimanual else "single"] if s.planned else None
+    for name, kind, k in (("two-hand", "bimanual", s.bimanual), ("one-hand", "single", s.single)):
+        plan = s.planned[kind] if s.planned else None
         rows.append(f"| {name} | {k.samples} | {_fmt(plan, 'd')} | {k.objects} | {_fmt(k.pass_rate, '.1%')} | "
                     f"{_fmt(k.seconds_per_sample, '.1f')} | {_fmt(k.penetration_max_mm, '.1f')} | "
                     f"{_fmt(k.squeezed, '.0%')} | {_fmt(k.stable_max_displacement_mm, '.1f')} |")

@@ -37,7 +37,7 @@ from bghop.contact.optimizer import EnergyConfig, optimize_grasps
 from bghop.core.io import write_json_atomic
 from bghop.data.objects import category_names, make_object
 from bghop.data.prompts import prompt
-from bghop.data.shards import Manifest, Sample, shard_path, write_shard
+from bghop.data.shards import Manifest, Sample, shard_path, shard_stats_path, write_shard
 from bghop.eval.grip import GripConfig, check_grip
 from bghop.eval.physics import PhysicsConfig
 from bghop.fields.encode import GridSettings, encode_grid
@@ -126,7 +126,7 @@ def _hand_sized(mesh: trimesh.Trimesh, cfg: SynthConfig) -> bool:
 
 
 def _stats_path(out: Path, index: int) -> Path:
-    return shard_path(out, index).with_suffix(".json")
+    return shard_stats_path(shard_path(out, index))
 
 
 def _done(out: Path, job: ShardJob) -> bool:
