@@ -74,9 +74,9 @@ class EnergyConfig:
             are optimised on every hand vertex, whatever ``skin_stride`` says: a thin wall or rim
             fits between the subset's vertices, and once it does, the grasp settles with a vertex
             the energies never see deep inside (12 mm bowl and pot walls: 0 of 8 candidates within
-            5 mm on the subset, 5 and 7 of 8 on every vertex). The procedural categories split
-            cleanly: vessels, plates, trays, tubes, laptops at 4–8 mm, solid shapes from 12 mm.
-            0 = never.
+            5 mm on the subset, 5 and 7 of 8 on every vertex). Procedural vessels, plates,
+            trays, tubes and laptops are 4–8 mm deep, solid shapes 16 mm or more, books and
+            rings either way (``scripts/object_depths.py``). 0 = never.
     """
 
     iterations: int = 300
