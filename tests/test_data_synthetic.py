@@ -213,3 +213,67 @@ def test_synthetic_validation_holds_out_whole_objects(tmp_path, fast_physics):
     assert len(d.train) + len(d.val) == 8 and val and train
     assert not train & val  # no object on both sides
     assert len(d.val) == 2 * len(val)  # every grasp of a held-out object is held out
+
+
+def test_records_rebuild_the_same_shards_without_optimising(tmp_path, fast_physics, monkeypatch):
+    """`bghop data records` + `data synth --records`: same shard files, generator figures kept."""
+    import json
+
+    import numpy as np
+
+    from bghop.cli.main import main
+    from bghop.data.records import read_record, record_path
+    from bghop.data.stats import data_stats
+
+    cfg = replace(CFG, bimanual=3, single=2, shard_size=2, keep_per_object=2)
+    gen = synth.synthesize(tmp_path / "gen", cfg, progress=False)
+    assert main(["data", "records", str(tmp_path / "gen"), "--out", str(tmp_path / "rec")]) == 0
+    rec = read_record(record_path(tmp_path / "rec", 0))
+    assert rec.arrays["right"].shape == (2, 61) and rec.arrays["left"].dtype == np.float32
+    assert not any(p.name.startswith("shard") for p in (tmp_path / "rec").iterdir()), "no grids in a record folder"
+
+    calls = []
+    real = synth.optimize_grasps
+    monkeypatch.setattr(synth, "optimize_grasps", lambda *a, **k: calls.append(1) or real(*a, **k))
+    record_path(tmp_path / "rec", 1).unlink()  # shard 1 is not recorded: it is generated
+    re = synth.synthesize(tmp_path / "re", cfg, progress=False, records=tmp_path / "rec")
+    assert [s["sha1"] for s in re.shards] == [s["sha1"] for s in gen.shards], "byte-identical shards"
+    gen_objects = json.loads((tmp_path / "gen" / "shard-00001.json").read_text())["categories"]
+    assert len(calls) == sum(c["objects"] for c in gen_objects.values()), "only shard 1 was optimised"
+    for k in (0, 2):
+        old = json.loads((tmp_path / "gen" / f"shard-{k:05d}.json").read_text())
+        new = json.loads((tmp_path / "re" / f"shard-{k:05d}.json").read_text())
+        assert new.pop("rebuilt") is True and new.pop("rebuild_seconds") >= 0
+        assert new == old, "the generator's figures (pass counts, seconds) are kept"
+    a, b = data_stats(tmp_path / "gen"), data_stats(tmp_path / "re")
+    assert (a.bimanual.pass_rate, a.bimanual.worker_seconds) == (b.bimanual.pass_rate, b.bimanual.worker_seconds)
+    assert ShardDataset(tmp_path / "re").meta(0)["hands"] == ShardDataset(tmp_path / "gen").meta(0)["hands"]
+
+    # the CLI takes the folder too; records of other settings are refused with the differing keys
+    assert main(["data", "synth", "--bimanual", "3", "--single", "2", "--shard-size", "2", "--out",
+                 str(tmp_path / "cli"), "--records", str(tmp_path / "rec"), "--inits", "3"]) == 2
+    with pytest.raises(ValueError, match="other settings.*inits"):
+        synth.synthesize(tmp_path / "x", replace(cfg, inits=3), progress=False, records=tmp_path / "rec")
+    with pytest.raises(ValueError, match="not a grasp-record folder"):
+        synth.synthesize(tmp_path / "x", cfg, progress=False, records=tmp_path / "gen")
+
+
+def test_bad_records_say_what_to_do(tmp_path, fast_physics):
+    from bghop.data.records import RecordError, export_records, read_record, record_path
+
+    synth.synthesize(tmp_path / "gen", CFG, progress=False)
+    assert export_records(tmp_path / "gen", tmp_path / "rec") == 3
+    assert export_records(tmp_path / "gen", tmp_path / "rec") == 3, "exporting again overwrites in place"
+    synth.synthesize(tmp_path / "gen2", replace(CFG, seed=1), progress=False)
+    with pytest.raises(RecordError, match="other settings"):
+        export_records(tmp_path / "gen2", tmp_path / "rec")
+    record_path(tmp_path / "rec", 0).write_bytes(b"PK\x03\x04 broken")
+    with pytest.raises(RecordError, match="export it again"):
+        read_record(record_path(tmp_path / "rec", 0))
+    with pytest.raises(RecordError, match="export it again"):
+        synth.synthesize(tmp_path / "re", CFG, progress=False, records=tmp_path / "rec")
+    assert not (tmp_path / "re" / "shard-00000.npz").exists()
+    (tmp_path / "arctic").mkdir()
+    Manifest(settings={"source": "arctic"}).save(tmp_path / "arctic")
+    with pytest.raises(RecordError, match="not a synthetic set"):
+        export_records(tmp_path / "arctic", tmp_path / "rec2")

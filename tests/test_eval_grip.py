@@ -14,10 +14,12 @@ from bghop.hands.poses import named_pose
 
 @pytest.fixture
 def fakes(monkeypatch):
-    state = {"depth": 0.001, "contact": True, "holds_after": 2, "sims": 0}
+    state = {"depth": 0.001, "contact": True, "holds_after": 2, "sims": 0, "volumes": 0}
 
-    def metrics(mesh, meshes):
-        return GraspMetrics(penetration_max_m=state["depth"], penetration_mean_m=0.0, intersection_volume_cm3=0.0,
+    def metrics(mesh, meshes, object_volume=True):
+        assert not object_volume, "screening leaves out the slow hand-object volume"
+        return GraspMetrics(penetration_max_m=state["depth"], penetration_mean_m=0.0,
+                            intersection_volume_cm3=float("nan"),
                             hand_hand_volume_cm3=0.0, contact_right=state["contact"], contact_left=None,
                             contact_both=state["contact"])
 
@@ -25,7 +27,12 @@ def fakes(monkeypatch):
         state["sims"] += 1
         return StabilityResult({"+x": 0.0}, state["sims"] > state["holds_after"], 1.0)
 
+    def volume(mesh, meshes):
+        state["volumes"] += 1
+        return 1.5
+
     monkeypatch.setattr(grip, "grasp_metrics", metrics)
+    monkeypatch.setattr(grip, "object_intersection_cm3", volume)
     monkeypatch.setattr(grip, "simulate_stability", physics)
     return state
 
@@ -40,6 +47,8 @@ def test_squeezed_until_it_holds(fakes):
     c = grip.check_grip(BOX, HP, LAYERS, cfg)
     assert c.passed and c.squeeze == cfg.squeeze[1] and fakes["sims"] == 3  # as given, 1st, 2nd squeeze
     assert not torch.equal(c.hands["right"].pose, HP["right"].pose)  # the kept pose is the squeezed one
+    # the volume is computed once, for the version returned
+    assert fakes["volumes"] == 1 and c.metrics.intersection_volume_cm3 == 1.5
 
 
 def test_a_grasp_that_never_holds_is_reported_as_given(fakes):
@@ -47,6 +56,7 @@ def test_a_grasp_that_never_holds_is_reported_as_given(fakes):
     c = grip.check_grip(BOX, HP, LAYERS, grip.GripConfig(squeeze=(0.05,)))
     assert not c.passed and c.squeeze == 0 and torch.equal(c.hands["right"].pose, HP["right"].pose)
     assert c.stability is not None and not c.stability.success
+    assert fakes["volumes"] == 1 and c.metrics.intersection_volume_cm3 == 1.5
 
 
 def test_too_deep_stops_and_filtering_skips_the_simulation(fakes):
@@ -64,4 +74,5 @@ def test_real_meshes_and_no_physics():
                                torch.zeros(1, 10))}
     c = grip.check_grip(BOX, far, LAYERS, grip.GripConfig(physics=False))
     assert not c.passed and c.metrics.contact_right is False and c.stability is None
+    assert c.metrics.intersection_volume_cm3 == 0.0  # filled in (screening leaves it NaN)
     assert len(grip.hand_meshes_of(far, LAYERS)["right"].vertices) == LAYERS["right"].num_vertices

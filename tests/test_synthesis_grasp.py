@@ -64,6 +64,10 @@ def test_builder_matches_the_data_encoder(layers, ae):
     band = np.abs(ref.object_sdf) < 0.2  # the autoencoder only sees ±0.2 n
     err = np.abs(sdf - ref.object_sdf)[band]
     assert band.sum() > 100 and np.median(err) < 0.01 and err.max() < 0.06
+    # the data encoder's truncated SDF (what shards store) equals the exact one, clipped
+    trunc = encode_grid(BOX, {s: (p, "open") for s, p in hands.items()}, settings, truncate=0.2)
+    assert np.array_equal(trunc.object_sdf, np.clip(ref.object_sdf, -0.2, 0.2))
+    assert np.array_equal(trunc.right_field, ref.right_field)
 
 
 def test_hand_params_round_trip(layers, ae):

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 
 from bghop.cli.main import CLIError, add_common
+
+logger = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,8 +38,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--inits", type=int, default=32, help="grasp initialisations per object (default 32)")
     s.add_argument("--keep", type=int, default=8, help="at most this many samples per object (default 8)")
     s.add_argument("--iterations", type=int, default=300, help="optimiser steps (default 300)")
+    r = s.add_mutually_exclusive_group()
+    r.add_argument("--records", default=None, metavar="DIR",
+                   help="rebuild the shards recorded in DIR (`bghop data records`) instead of generating them "
+                        "(default: the records shipped with bghop when the settings are the defaults)")
+    r.add_argument("--no-records", action="store_true", help="generate every shard, even the recorded ones")
     add_common(s)
     s.set_defaults(func=_synth)
+    rc = ds.add_parser("records", help="save a synthetic set's grasps without its grids (rebuilds in minutes)",
+                       description="Write the grasps of every complete shard of a `bghop data synth` folder (hand "
+                                   "parameters, object ids, generator figures; no grids) to DIR. `bghop data synth "
+                                   "--records DIR` rebuilds those shards without optimising.")
+    rc.add_argument("data", help="a folder made by `bghop data synth`")
+    rc.add_argument("--out", required=True, help="record folder (new, or records of the same settings)")
+    add_common(rc)
+    rc.set_defaults(func=_records)
     sh = ds.add_parser("show", help="write K samples of a data folder as result folders plus a contact sheet",
                        description="Decode K samples (marching cubes on the stored SDF, hands from hands.json) into "
                                    "OUT/<k>/ result folders and OUT/contact_sheet.png.")
@@ -82,14 +99,34 @@ def _synth(args: argparse.Namespace) -> int:
     cfg = SynthConfig(bimanual=args.bimanual, single=args.single, shard_size=args.shard_size, inits=args.inits,
                       keep_per_object=args.keep, seed=args.seed,
                       energy=replace(EnergyConfig(), iterations=args.iterations))
+    records = args.records
+    if records is None and not args.no_records:
+        from bghop.data.records import builtin_records_dir, records_config
+
+        builtin = builtin_records_dir()
+        if records_config(builtin) == json.loads(json.dumps(cfg.to_dict())):
+            records = builtin
+            logger.info("shards recorded in %s are rebuilt, not generated (--no-records to generate them)", builtin)
     try:
-        m = synthesize(args.out, cfg, workers=args.workers, executor="ray" if args.ray else "process")
+        m = synthesize(args.out, cfg, workers=args.workers, executor="ray" if args.ray else "process",
+                       records=records)
     except ValueError as e:
         raise CLIError(str(e)) from e
     from bghop.data.stats import data_stats, format_stats
 
     print(f"{m.num_samples} samples in {len(m.shards)} shards")
     print(format_stats(data_stats(args.out), categories=False))
+    return 0
+
+
+def _records(args: argparse.Namespace) -> int:
+    from bghop.data.records import export_records
+
+    try:
+        n = export_records(args.data, args.out)
+    except (FileNotFoundError, ValueError) as e:
+        raise CLIError(str(e)) from e
+    print(f"{n} shards recorded in {args.out}")
     return 0
 
 
@@ -105,8 +142,6 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    import json
-
     from bghop.core.io import write_text_atomic
     from bghop.data.stats import data_stats, format_stats
 

@@ -41,7 +41,7 @@ from bghop.geometry.sdf import sdf_at_points
 from bghop.hands import load_hand
 from bghop.hands.params import HandParams
 from bghop.data.prompts import prompt
-from bghop.data.shards import Manifest, Sample, shard_path, write_shard
+from bghop.data.shards import TRUNCATION, Manifest, Sample, shard_path, write_shard
 
 
 logger = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ def convert_arctic(root: str | os.PathLike, mano_dir: str | os.PathLike | None, 
             if not ok:
                 continue
             try:
-                grid = encode_grid(mesh, params, cfg.grid, mano_dir=mano_dir)
+                grid = encode_grid(mesh, params, cfg.grid, mano_dir=mano_dir, truncate=TRUNCATION)
             except ValueError as e:  # e.g. the object does not fit the grid
                 logger.debug("skip %s frame %d: %s", seq, f, e)
                 continue

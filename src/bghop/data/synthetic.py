@@ -26,7 +26,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -35,9 +35,10 @@ import trimesh
 from bghop.contact.energies import ObjectSDF
 from bghop.contact.optimizer import EnergyConfig, optimize_grasps
 from bghop.core.io import write_json_atomic
-from bghop.data.objects import category_names, make_object
+from bghop.data.objects import ObjectSample, category_names, make_object
 from bghop.data.prompts import prompt
-from bghop.data.shards import Manifest, Sample, shard_path, shard_stats_path, write_shard
+from bghop.data.records import GraspRecord, RecordError, find_record, records_config
+from bghop.data.shards import TRUNCATION, Manifest, Sample, shard_path, shard_stats_path, write_shard
 from bghop.eval.grip import GripConfig, check_grip
 from bghop.eval.physics import PhysicsConfig
 from bghop.fields.encode import GridSettings, encode_grid
@@ -141,8 +142,65 @@ def _done(out: Path, job: ShardJob) -> bool:
     return st.get("count") == job.count and st.get("bimanual", job.bimanual) == job.bimanual
 
 
+def _draw_objects(job: ShardJob, cfg: SynthConfig) -> Iterator[tuple[str, str, ObjectSample, int]]:
+    """The objects shard ``job`` tries, in order: ``(object id, category, object, optimiser seed)``.
+
+    Fixed by ``cfg.seed`` and the shard index alone, so the generator and the rebuild from
+    records (:func:`_rebuild_shard`) draw the very same objects. One-hand shards skip objects
+    that are not hand-sized; the object id counts every draw (``"<category>-<shard>-<draw>"``).
+    """
+    rng = np.random.default_rng([cfg.seed, job.index])
+    cats = category_names()
+    attempts = 0
+    while True:
+        attempts += 1
+        cat = str(rng.choice(cats))
+        obj = make_object(cat, rng)
+        if not job.bimanual and not _hand_sized(obj.mesh, cfg):
+            continue
+        yield f"{cat}-{job.index}-{attempts}", cat, obj, int(rng.integers(1 << 31))
+
+
+def _rebuild_shard(job: ShardJob, cfg: SynthConfig, out: Path, record: GraspRecord, progress: Any = None) -> dict:
+    """Write shard ``job`` from its record: the recorded grasps on the same objects, grids encoded
+    again (no optimisation, no physics). Returns the recorded stats, marked ``"rebuilt": True``,
+    with the new file's sha1 (a warning says so when it differs from the recorded one)."""
+    t0 = time.perf_counter()
+    by_id: dict[str, list[int]] = {}
+    for i, entry in enumerate(record.meta):
+        by_id.setdefault(entry["object_id"], []).append(i)
+    samples: list[Sample | None] = [None] * len(record.meta)
+    draws = _draw_objects(job, cfg)
+    for _ in range(record.draws):
+        if not by_id:
+            break
+        obj_id, cat, obj, _seed = next(draws)
+        for i in by_id.pop(obj_id, []):
+            hands = {s: (hp, cfg.hand) for s, hp in record.hands(i).items()}
+            grid = encode_grid(obj.mesh, hands, cfg.grid, truncate=TRUNCATION)
+            entry = record.meta[i]
+            samples[i] = Sample(object_sdf=grid.object_sdf, right_field=grid.right_field, left_field=grid.left_field,
+                                text=entry["text"], object_id=obj_id, hands=grid.hands, nTo=grid.nTo,
+                                meta=entry["meta"])
+            if progress is not None:
+                progress.put(1)
+    if by_id:
+        raise RecordError(f"{record.path}: objects {sorted(by_id)[:3]} are not among the objects shard {job.index} "
+                          "draws; the record was made by another version of the object library")
+    path = shard_path(out, job.index)
+    sha = write_shard(path, samples)  # type: ignore[arg-type]
+    stats = {**record.stats, "sha1": sha, "rebuilt": True, "rebuild_seconds": time.perf_counter() - t0}
+    if sha != record.stats.get("sha1"):
+        logger.warning("shard %d rebuilt from its record differs from the recorded file (sha1 %s, recorded %s): "
+                       "same grasps, but the grids came out differently (other library versions?)",
+                       job.index, sha[:10], str(record.stats.get("sha1"))[:10])
+        stats["recorded_sha1"] = record.stats.get("sha1")
+    write_json_atomic(_stats_path(out, job.index), stats)
+    return stats
+
+
 def generate_shard(job: ShardJob, cfg: SynthConfig, out: str | os.PathLike, threads: int = 1,
-                   progress: Any = None) -> dict:
+                   progress: Any = None, records: str | os.PathLike | None = None) -> dict:
     """Generate and write one shard (skipped if already complete); returns its stats.
 
     Args:
@@ -151,6 +209,8 @@ def generate_shard(job: ShardJob, cfg: SynthConfig, out: str | os.PathLike, thre
         out: data folder.
         threads: torch CPU threads for this worker.
         progress: anything with ``put(n)`` (e.g. a multiprocessing queue), told ``put(1)`` per kept sample.
+        records: a grasp-record folder (:mod:`bghop.data.records`); when it holds this shard
+            (same settings), the shard is rebuilt from it instead of generated.
     Returns:
         ``{"file", "count", "sha1", "bimanual", "candidates", "passed", "seconds", "categories"}``;
         ``categories`` maps each category to the objects tried and the candidates checked,
@@ -161,32 +221,30 @@ def generate_shard(job: ShardJob, cfg: SynthConfig, out: str | os.PathLike, thre
     if _done(out, job):
         return json.loads(_stats_path(out, job.index).read_text())
     torch.set_num_threads(max(1, threads))
+    if records is not None:
+        record = find_record(records, job, cfg.to_dict())
+        if record is not None:
+            return _rebuild_shard(job, cfg, out, record, progress)
     t0 = time.perf_counter()
-    rng = np.random.default_rng([cfg.seed, job.index])
     sides = ("right", "left") if job.bimanual else ("right",)
     layers = {s: load_hand(cfg.hand, side=s) for s in sides}
     grip = GripConfig(squeeze=cfg.squeeze, max_penetration_m=cfg.max_penetration_m,
                       max_hand_hand_cm3=cfg.max_hand_hand_cm3, physics_config=cfg.physics, simulate_failures=False)
-    cats = category_names()
     samples: list[Sample] = []
     candidates = passed = 0
-    attempts = tried = 0
+    tried = 0
     per_cat: dict[str, dict[str, int]] = {}  # objects tried, candidates checked, passed, kept per category
+    draws = _draw_objects(job, cfg)
     while len(samples) < job.count:
-        attempts += 1
-        if tried > 50 * job.count:
+        if tried >= 50 * job.count:
             raise RuntimeError(f"shard {job.index}: too few grasps pass the checks ({passed}/{candidates}); "
                                "loosen the filters or raise the optimiser's iterations")
-        cat = str(rng.choice(cats))
-        obj = make_object(cat, rng)
-        if not job.bimanual and not _hand_sized(obj.mesh, cfg):
-            continue
+        obj_id, cat, obj, opt_seed = next(draws)
         tried += 1
         pc = per_cat.setdefault(cat, {"objects": 0, "candidates": 0, "passed": 0, "kept": 0})
         pc["objects"] += 1
-        obj_id = f"{cat}-{job.index}-{attempts}"
         sdf = ObjectSDF(obj.mesh)
-        batch = optimize_grasps(obj.mesh, layers, cfg.inits, cfg.energy, seed=int(rng.integers(1 << 31)), obj_sdf=sdf)
+        batch = optimize_grasps(obj.mesh, layers, cfg.inits, cfg.energy, seed=opt_seed, obj_sdf=sdf)
         kept = 0
         for i in torch.argsort(batch.energy).tolist():
             if kept >= cfg.keep_per_object or len(samples) >= job.count:
@@ -201,7 +259,7 @@ def generate_shard(job: ShardJob, cfg: SynthConfig, out: str | os.PathLike, thre
             hp, curl, m, stab = check.hands, check.squeeze, check.metrics, check.stability
             hands = {s: (hp[s], cfg.hand) for s in sides}
             try:
-                grid = encode_grid(obj.mesh, hands, cfg.grid)
+                grid = encode_grid(obj.mesh, hands, cfg.grid, truncate=TRUNCATION)
             except ValueError as e:
                 logger.debug("skip: %s", e)
                 continue
@@ -258,7 +316,7 @@ def collect_manifest(out: str | os.PathLike, cfg: SynthConfig) -> Manifest:
 
 
 def synthesize(out: str | os.PathLike, cfg: SynthConfig, workers: int = 1, executor: str = "process",
-               progress: bool = True) -> Manifest:
+               progress: bool = True, records: str | os.PathLike | None = None) -> Manifest:
     """Generate every missing shard; the manifest is rewritten after every finished shard, so a
     folder whose run is still going (or was interrupted) can already be trained on or shown.
 
@@ -270,12 +328,26 @@ def synthesize(out: str | os.PathLike, cfg: SynthConfig, workers: int = 1, execu
             missing shard becomes one Ray task (one CPU, one thread), scheduled over the cluster
             that ``ray.init()`` joins (``RAY_ADDRESS``) or a local one. Same shards, byte for byte.
         progress: show a progress bar.
+        records: a grasp-record folder made with these settings (:mod:`bghop.data.records`):
+            the shards it holds are rebuilt from it instead of generated.
+    Raises:
+        ValueError: ``out`` holds shards of other settings, or ``records`` was made with other settings.
     """
     from tqdm import tqdm
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _check_same_config(out, cfg)
+    if records is not None:
+        rc = records_config(records)
+        if rc is None:
+            raise ValueError(f"{records} is not a grasp-record folder (no records.json); "
+                             "make one with `bghop data records DATA --out DIR`")
+        want = json.loads(json.dumps(cfg.to_dict()))  # tuples -> lists, as stored
+        if rc != want:
+            diff = sorted(k for k in set(rc) | set(want) if rc.get(k) != want.get(k))
+            raise ValueError(f"the records in {records} were made with other settings (differs in: {', '.join(diff)})")
+        records = str(records)
     write_json_atomic(out / "config.json", cfg.to_dict())
     todo = [j for j in plan_jobs(cfg) if not _done(out, j)]
     bar = tqdm(total=cfg.bimanual + cfg.single, initial=cfg.bimanual + cfg.single - sum(j.count for j in todo),
@@ -288,7 +360,7 @@ def synthesize(out: str | os.PathLike, cfg: SynthConfig, workers: int = 1, execu
         if not ray.is_initialized():
             ray.init()
         remote = ray.remote(generate_shard)
-        pending = [remote.remote(j, cfg, str(out)) for j in todo]
+        pending = [remote.remote(j, cfg, str(out), 1, None, records) for j in todo]
         while pending:
             ready, pending = ray.wait(pending)
             for r in ready:
@@ -300,7 +372,7 @@ def synthesize(out: str | os.PathLike, cfg: SynthConfig, workers: int = 1, execu
                 bar.update(n)
 
         for j in todo:
-            generate_shard(j, cfg, out, threads=torch.get_num_threads(), progress=_Bar())
+            generate_shard(j, cfg, out, threads=torch.get_num_threads(), progress=_Bar(), records=records)
             collect_manifest(out, cfg)
     else:  # progress per kept sample, through a queue that a thread here drains
         import multiprocessing
@@ -318,7 +390,7 @@ def synthesize(out: str | os.PathLike, cfg: SynthConfig, workers: int = 1, execu
             reader.start()
             try:
                 with ProcessPoolExecutor(max_workers=workers) as pool:
-                    futs = [pool.submit(generate_shard, j, cfg, out, 1, queue) for j in todo]
+                    futs = [pool.submit(generate_shard, j, cfg, out, 1, queue, records) for j in todo]
                     for f in as_completed(futs):
                         f.result()
                         collect_manifest(out, cfg)

@@ -10,14 +10,14 @@ version that passes every check, or as soon as the hands go too deep.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 import trimesh
 
 from bghop.contact.optimizer import squeeze_pose
-from bghop.eval.metrics import GraspMetrics, grasp_metrics
+from bghop.eval.metrics import GraspMetrics, grasp_metrics, object_intersection_cm3
 from bghop.eval.physics import PhysicsConfig, StabilityResult, hand_pieces, simulate_stability
 from bghop.hands.base import HandModel
 from bghop.hands.params import HandParams
@@ -96,7 +96,7 @@ def check_grip(mesh: trimesh.Trimesh, hands: dict[str, HandParams], layers: dict
     for curl in (0.0, *cfg.squeeze):
         hp = {s: HandParams(squeeze_pose(p.pose, s, curl), p.global_orient, p.transl, p.betas) for s, p in hands.items()}
         meshes = hand_meshes_of(hp, layers)
-        m = grasp_metrics(mesh, meshes)
+        m = grasp_metrics(mesh, meshes, object_volume=False)  # filled in below for the version returned
         too_deep = m.penetration_max_m > cfg.max_penetration_m or m.hand_hand_volume_cm3 > cfg.max_hand_hand_cm3
         touching = m.contact_both or not cfg.require_contact
         stab = None
@@ -110,10 +110,16 @@ def check_grip(mesh: trimesh.Trimesh, hands: dict[str, HandParams], layers: dict
         ok = touching and not too_deep and (stab is None or stab.success)
         check = GripCheck(hp, curl, m, stab, ok)
         if ok:
-            return check
+            return _with_volume(check, mesh, meshes)
         if first is None:
-            first = check
+            first, first_meshes = check, meshes
         if too_deep:
             break  # closing further only goes deeper
     assert first is not None
-    return first
+    return _with_volume(first, mesh, first_meshes)
+
+
+def _with_volume(check: GripCheck, mesh: trimesh.Trimesh, meshes: dict[str, trimesh.Trimesh]) -> GripCheck:
+    """``check`` with its hand–object intersection volume computed (screening leaves it out)."""
+    check.metrics = replace(check.metrics, intersection_volume_cm3=object_intersection_cm3(mesh, meshes))
+    return check

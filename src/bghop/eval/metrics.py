@@ -29,6 +29,7 @@ __all__ = [
     "penetration",
     "inside_mask",
     "intersection_volume",
+    "object_intersection_cm3",
     "in_contact",
     "GraspMetrics",
     "grasp_metrics",
@@ -133,23 +134,33 @@ class GraspMetrics:
         return asdict(self)
 
 
-def grasp_metrics(object_mesh: trimesh.Trimesh, hands: dict[str, trimesh.Trimesh]) -> GraspMetrics:
-    """All geometric metrics for an object and ``{"right": mesh, "left": mesh}`` (either may be absent)."""
+def object_intersection_cm3(object_mesh: trimesh.Trimesh, hands: dict[str, trimesh.Trimesh]) -> float:
+    """Hand–object intersection volume summed over the hands, cm³ (voxel pitch :data:`VOXEL_PITCH_M`)."""
+    return sum(intersection_volume(object_mesh, hm) for hm in hands.values()) * 1e6
+
+
+def grasp_metrics(object_mesh: trimesh.Trimesh, hands: dict[str, trimesh.Trimesh],
+                  object_volume: bool = True) -> GraspMetrics:
+    """All geometric metrics for an object and ``{"right": mesh, "left": mesh}`` (either may be absent).
+
+    Args:
+        object_volume: also compute the hand–object intersection volume (the slowest metric and
+            not one that decides whether a grasp is kept); False leaves it NaN, for screening
+            many versions of a grasp (:func:`bghop.eval.grip.check_grip` fills it in for the one it returns).
+    """
     contact: dict[str, bool] = {}
     depths = []
-    vol = 0.0
     for side, hm in hands.items():
         v = np.asarray(hm.vertices)
         s = sdf_at_points(object_mesh, v)
         contact[side] = in_contact(object_mesh, v, sdf=s)
         depths.append(-s[s < 0])
-        vol += intersection_volume(object_mesh, hm)
     d = np.concatenate(depths) if depths else np.zeros(0)
     hh = intersection_volume(hands["right"], hands["left"]) if {"right", "left"} <= set(hands) else 0.0
     return GraspMetrics(
         penetration_max_m=float(d.max()) if len(d) else 0.0,
         penetration_mean_m=float(d.mean()) if len(d) else 0.0,
-        intersection_volume_cm3=vol * 1e6,
+        intersection_volume_cm3=object_intersection_cm3(object_mesh, hands) if object_volume else float("nan"),
         hand_hand_volume_cm3=hh * 1e6,
         contact_right=contact.get("right"),
         contact_left=contact.get("left"),
