@@ -2,7 +2,9 @@
 # Reproduce the shipped default models from scratch on the built-in synthetic set:
 #   bash scripts/train_default.sh [OUT]            (defaults below; override with env vars)
 # Data -> autoencoder -> single-hand prior -> bimanual prior widened from it (BG-HOP) -> install.
-# DATA=DIR reuses (and resumes) a synthetic set made with the same settings.
+# DATA=DIR reuses (and resumes) a synthetic set made with the same settings. With the default
+# settings, `bghop data synth` rebuilds the shards whose grasps ship in the package
+# (src/bghop/assets/synth_records, ~1 s per sample) and optimises only the rest.
 # On a GPU add DEVICE=cuda; the same commands run DDP with --devices N --num-nodes M.
 # Step counts are sized for about 2 h of training on a free 2-core CPU (scripts/bench_prior.py:
 # ~0.8 s per prior step at batch 16, ~2.4 s per autoencoder step at batch 8); raise them on a GPU.

@@ -41,7 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r = s.add_mutually_exclusive_group()
     r.add_argument("--records", default=None, metavar="DIR",
                    help="rebuild the shards recorded in DIR (`bghop data records`) instead of generating them "
-                        "(default: the records shipped with bghop when the settings are the defaults)")
+                        "(default: the records shipped with bghop when the settings are the defaults; with --ray, "
+                        "DIR must be readable on every node)")
     r.add_argument("--no-records", action="store_true", help="generate every shard, even the recorded ones")
     add_common(s)
     s.set_defaults(func=_synth)
@@ -100,14 +101,15 @@ def _synth(args: argparse.Namespace) -> int:
                       keep_per_object=args.keep, seed=args.seed,
                       energy=replace(EnergyConfig(), iterations=args.iterations))
     records = args.records
-    if records is None and not args.no_records:
-        from bghop.data.records import builtin_records_dir, records_config
-
-        builtin = builtin_records_dir()
-        if records_config(builtin) == json.loads(json.dumps(cfg.to_dict())):
-            records = builtin
-            logger.info("shards recorded in %s are rebuilt, not generated (--no-records to generate them)", builtin)
     try:
+        if records is None and not args.no_records:
+            from bghop.data.records import builtin_records_dir, records_config
+
+            builtin = builtin_records_dir()
+            if records_config(builtin) == json.loads(json.dumps(cfg.to_dict())):
+                records = builtin
+                logger.info("shards recorded in %s are rebuilt, not generated (--no-records to generate them)",
+                            builtin)
         m = synthesize(args.out, cfg, workers=args.workers, executor="ray" if args.ray else "process",
                        records=records)
     except ValueError as e:
