@@ -294,9 +294,9 @@ def test_shipped_records_are_the_default_set_and_replay(tmp_path):
     jobs = {j.index: j for j in synth.plan_jobs(cfg)}
     files = sorted(folder.glob("record-*.npz"))
     assert len(files) >= 2
+    recs = [read_record(f) for f in files]
     kinds = set()
-    for f in files:
-        rec = read_record(f)
+    for f, rec in zip(files, recs):
         job = jobs[rec.index]
         assert f == record_path(folder, rec.index) and rec.stats["count"] == job.count
         assert bool(rec.stats["bimanual"]) == job.bimanual and rec.stats["passed"] >= job.count
@@ -305,7 +305,7 @@ def test_shipped_records_are_the_default_set_and_replay(tmp_path):
     # replay the first samples of a two-hand and a one-hand record: the objects are found, the
     # categories agree, and the rebuilt hands are the recorded ones
     for bimanual in (True, False):
-        rec = next(r for r in map(read_record, files) if bool(r.stats["bimanual"]) == bimanual)
+        rec = next(r for r in recs if bool(r.stats["bimanual"]) == bimanual)
         n = 2
         part = GraspRecord(rec.path, rec.index, {s: a[:n] for s, a in rec.arrays.items()}, rec.meta[:n],
                            {**rec.stats, "count": n})
