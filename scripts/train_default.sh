@@ -6,8 +6,10 @@
 # settings, `bghop data synth` rebuilds the shards whose grasps ship in the package
 # (src/bghop/assets/synth_records, ~1 s per sample) and optimises only the rest.
 # On a GPU add DEVICE=cuda; the same commands run DDP with --devices N --num-nodes M.
-# Step counts are sized for about 2 h of training on a free 2-core CPU (scripts/bench_prior.py:
-# ~0.8 s per prior step at batch 16, ~2.4 s per autoencoder step at batch 8); raise them on a GPU.
+# Step counts are sized for about 2 h of training on a free 2-core CPU. Measured for the shipped
+# models (2026-12-01): autoencoder 800 steps in 35 min (2.6 s/step at batch 8), single-hand prior
+# 1500 steps in 38 min, bimanual 1500 steps in ~40 min (~1.5 s/step at batch 16 with validation and
+# sample renders, plus ~3-5 min encoding the objects first). Raise them on a GPU.
 set -euo pipefail
 OUT=${1:-runs/default}
 DATA=${DATA:-$OUT/data}
@@ -18,7 +20,7 @@ DEVICE=${DEVICE:-cpu}
 THREADS=${THREADS:-2}
 AE_STEPS=${AE_STEPS:-800}
 SINGLE_STEPS=${SINGLE_STEPS:-1500}
-BI_STEPS=${BI_STEPS:-4000}
+BI_STEPS=${BI_STEPS:-1500}
 
 # one synth command, K workers x 1 thread (two commands side by side oversubscribe the cores);
 # rerunning resumes, and a folder made with other settings is refused
