@@ -2,6 +2,7 @@
 # Reproduce the shipped default models from scratch on the built-in synthetic set:
 #   bash scripts/train_default.sh [OUT]            (defaults below; override with env vars)
 # Data -> autoencoder -> single-hand prior -> bimanual prior widened from it (BG-HOP) -> install.
+# NOTES=FILE appends FILE to the model card (scripts/default_model_notes.md: the shipped models' notes).
 # DATA=DIR reuses (and resumes) a synthetic set made with the same settings. With the default
 # settings, `bghop data synth` rebuilds the shards whose grasps ship in the package
 # (src/bghop/assets/synth_records, ~1 s per sample) and optimises only the rest.
@@ -21,6 +22,9 @@ THREADS=${THREADS:-2}
 AE_STEPS=${AE_STEPS:-800}
 SINGLE_STEPS=${SINGLE_STEPS:-1500}
 BI_STEPS=${BI_STEPS:-1500}
+# markdown appended to the model card (how trained, measured quality, limits). The file in the repo
+# describes the shipped models: after a retrain, write your own and pass NOTES=your_notes.md.
+NOTES=${NOTES:-}
 
 # one synth command, K workers x 1 thread (two commands side by side oversubscribe the cores);
 # rerunning resumes, and a folder made with other settings is refused
@@ -38,4 +42,4 @@ bghop train prior --data "$DATA" --autoencoder "$OUT/ae/model" --init-from "$OUT
     --device "$DEVICE" --threads "$THREADS"
 
 python scripts/install_default_models.py --autoencoder "$OUT/ae/model" --prior "$OUT/bimanual/model" \
-    --single "$OUT/single/model"
+    --single "$OUT/single/model" ${NOTES:+--notes "$NOTES"}

@@ -13,7 +13,7 @@ from bghop.models.autoencoder import AutoencoderConfig, ObjectAutoencoder
 from bghop.models.prior import InteractionPrior
 from bghop.models.unet import UNetConfig
 from bghop.train.data import open_grid_data, parse_source
-from bghop.train.run import TrainSettings, train_autoencoder, train_prior
+from bghop.train.run import TrainSettings, prior_validation_loss, train_autoencoder, train_prior
 from grid_data import make_grid_data
 
 TINY = UNetConfig(base_channels=8, channel_mult=(1, 2), attention_levels=(1,), heads=2)
@@ -117,7 +117,12 @@ def test_widened_bimanual_run_starts_from_single_hand(data, autoencoder, tmp_pat
     for k, v in bw.items():
         if not k.startswith(("conv_in", "conv_out")):
             torch.testing.assert_close(sw[k], v)
-    assert "val/loss" in res.metrics
+    # the exported (EMA) model's validation loss, recomputed without the run, is the one the run logged last
+    loss, n = prior_validation_loss(res.model, autoencoder, [str(data["bi"])], batch_size=4)
+    assert n > 0 and loss == pytest.approx(float(res.metrics["val/loss"]), abs=1e-6)
+    # ... and a different model scores differently on the same batches
+    other, _ = prior_validation_loss(InteractionPrior(wide.config), autoencoder, [str(data["bi"])], batch_size=4)
+    assert other != pytest.approx(loss, abs=1e-6)
 
 
 def test_train_cli_errors(data, autoencoder, tmp_path, capsys):

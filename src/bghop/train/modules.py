@@ -17,7 +17,7 @@ from torch.optim.swa_utils import AveragedModel
 from bghop.models.autoencoder import AutoencoderConfig, ObjectAutoencoder, sdf_iou
 from bghop.models.prior import InteractionPrior, PriorConfig, io_parameters
 
-__all__ = ["AutoencoderModule", "PriorModule", "swap_unet", "random_cube_symmetry"]
+__all__ = ["AutoencoderModule", "PriorModule", "swap_unet", "random_cube_symmetry", "fixed_noise_loss"]
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +107,23 @@ def swap_unet(prior: InteractionPrior, unet: torch.nn.Module):
         prior.unet = old
 
 
+@torch.no_grad()
+def fixed_noise_loss(prior: InteractionPrior, x0: torch.Tensor, texts: list[str], batch_idx: int) -> torch.Tensor:
+    """Validation ε-MSE of one batch with noise and timesteps fixed by ``batch_idx`` (no CFG dropout),
+    so that losses compare across runs and models.
+
+    Args:
+        prior: the prior to score (its current UNet).
+        x0: normalised grids ``(B, C, 16, 16, 16)``.
+        texts: ``B`` prompts.
+        batch_idx: position of the batch in the (unshuffled) validation loader.
+    Returns:
+        scalar loss tensor.
+    """
+    g = torch.Generator().manual_seed(1000 + batch_idx)
+    return prior.training_loss(x0, texts, generator=g, cfg_dropout=0.0)
+
+
 class PriorModule(L.LightningModule):
     """Trains :class:`InteractionPrior` on ``batch["x0"] (B, C, 16, 16, 16)`` (normalised grids) and ``batch["text"]``.
 
@@ -145,10 +162,8 @@ class PriorModule(L.LightningModule):
 
     @torch.no_grad()
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        # fixed noise and timesteps per batch index, so validation losses compare across runs
-        g = torch.Generator().manual_seed(1000 + batch_idx)
         with swap_unet(self.prior, self.ema.module):
-            loss = self.prior.training_loss(batch["x0"], batch["text"], generator=g, cfg_dropout=0.0)
+            loss = fixed_noise_loss(self.prior, batch["x0"], batch["text"], batch_idx)
         self.log("val/loss", loss, prog_bar=True, batch_size=batch["x0"].shape[0], sync_dist=True)
 
     def configure_optimizers(self):

@@ -37,9 +37,10 @@ from bghop.models.autoencoder import AutoencoderConfig, ObjectAutoencoder
 from bghop.models.prior import InteractionPrior, PriorConfig, widen_to_bimanual
 from bghop.models.unet import UNetConfig
 from bghop.train.data import collate_grids, open_grid_data, parse_source
-from bghop.train.modules import AutoencoderModule, PriorModule
+from bghop.train.modules import AutoencoderModule, PriorModule, fixed_noise_loss
 
-__all__ = ["TrainSettings", "train_autoencoder", "train_prior", "encode_grids", "PriorTrainResult"]
+__all__ = ["TrainSettings", "train_autoencoder", "train_prior", "encode_grids", "PriorTrainResult",
+           "prior_validation_loss"]
 
 logger = logging.getLogger(__name__)
 
@@ -315,3 +316,37 @@ def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool
             "seconds_this_run": round(time.time() - t0, 1), **metrics}})
     return PriorTrainResult(folder, metrics)
 
+
+
+def prior_validation_loss(prior: str | os.PathLike | InteractionPrior, autoencoder: str | os.PathLike,
+                          data: list[str], batch_size: int = 16) -> tuple[float, int]:
+    """The validation loss ``train_prior`` logs (``val/loss``: EMA weights, fixed noise and timesteps per
+    batch, no CFG dropout), computed for an exported prior on the held-out split of ``data``.
+
+    With the same data, autoencoder and batch size as a training run, this reproduces that run's
+    logged value for its exported model, so finished models can be compared without their logs.
+
+    Args:
+        prior: an exported prior folder (or a loaded prior); its layout (bimanual or not) picks the shards.
+        autoencoder: the autoencoder folder the prior was trained with.
+        data: the ``--data`` sources of the run (``DIR[@right][:WEIGHT]``).
+        batch_size: the run's batch size (the noise is fixed per batch).
+    Returns:
+        (mean loss over the held-out samples, number of held-out samples).
+    Raises:
+        ValueError: the data has no held-out samples for this layout.
+    """
+    model = prior if isinstance(prior, InteractionPrior) else InteractionPrior.from_pretrained(prior)
+    model = model.eval()
+    ae = ObjectAutoencoder.from_pretrained(autoencoder)
+    bimanual = model.config.bimanual
+    split = open_grid_data([parse_source(d) for d in data], bimanual=bimanual)
+    grid, texts = encode_grids(ae, split.val, bimanual)
+    if not texts:
+        raise ValueError(f"{data} holds no held-out {'two-hand' if bimanual else 'one-hand'} samples")
+    x = model.normalize(grid)
+    total = 0.0
+    for k, i in enumerate(range(0, len(texts), batch_size)):
+        xb, tb = x[i:i + batch_size], texts[i:i + batch_size]
+        total += float(fixed_noise_loss(model, xb, tb, k)) * len(tb)
+    return total / len(texts), len(texts)
