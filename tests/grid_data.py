@@ -82,9 +82,10 @@ class WordHashEncoder(TextEncoder):
         return tok, mask
 
 
-def tiny_prior(bimanual: bool, seed: int = 0) -> InteractionPrior:
+def tiny_prior(bimanual: bool, seed: int = 0, input_skip: bool = True) -> InteractionPrior:
     torch.manual_seed(seed)
-    cfg = PriorConfig(bimanual=bimanual, unet=UNetConfig(in_channels=43 if bimanual else 23, **TINY_UNET),
+    cfg = PriorConfig(bimanual=bimanual, unet=UNetConfig(in_channels=43 if bimanual else 23, input_skip=input_skip,
+                                                         **TINY_UNET),
                       latent_shift=0.1, latent_scale=2.0)
     prior = InteractionPrior(cfg, text_encoder=WordHashEncoder())
     _unzero(prior)

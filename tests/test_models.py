@@ -135,10 +135,12 @@ def test_text_embedding_cat_pads():
     assert c.tokens.shape == (3, 5, 4) and c.mask[0].tolist() == [True, True, False, False, False]
 
 
-@pytest.mark.parametrize("input_init", ["zero", "copy"])
-def test_widening_reproduces_single_hand_prediction(input_init):
-    single = tiny_prior(False).eval()
+@pytest.mark.parametrize("input_init,single_skip", [("zero", True), ("copy", True), ("zero", False)])
+def test_widening_reproduces_single_hand_prediction(input_init, single_skip):
+    single = tiny_prior(False, input_skip=single_skip).eval()
+    assert single.config.unet.input_skip == single_skip
     wide = widen_to_bimanual(single, input_init=input_init).eval()
+    assert wide.config.unet.input_skip  # a widened model always gets the skip (zero when the single had none)
     assert wide.config.bimanual and wide.config.unet.in_channels == 43
     assert wide.config.latent_scale == single.config.latent_scale
     x1 = torch.randn(3, 23, 16, 16, 16)
@@ -155,9 +157,35 @@ def test_widening_reproduces_single_hand_prediction(input_init):
         assert wide.unet.conv_in.weight[:, 23:].abs().sum() == 0
     else:
         torch.testing.assert_close(wide.unet.conv_in.weight[:, 23:], wide.unet.conv_in.weight[:, 3:23])
-    assert len(io_parameters(wide)) == 4
+    g = wide.unet.skip_gain
+    for half in (0, 43):  # gains, then offsets: left rows copy the right rows
+        torch.testing.assert_close(g.weight[half + 23:half + 43], g.weight[half + 3:half + 23])
+    if not single_skip:
+        assert g.weight.abs().sum() == 0 and g.bias.abs().sum() == 0
+    else:
+        assert g.weight.abs().sum() > 0
+        with pytest.raises(ValueError, match="input skip"):
+            widen_to_bimanual(single, input_skip=False)
+    assert len(io_parameters(wide)) == 6
     with pytest.raises(ValueError, match="single-hand"):
         widen_to_bimanual(wide)
+
+
+def test_input_skip_passes_every_channel_and_old_configs_load_without_it():
+    """The skip gives the net a full-rank path from input to output: with gain 1 and the rest of the
+    network silent, the output is the input itself, in all 43 channels (32 first-level features
+    could not carry them); configs saved before the skip existed load as models without it."""
+    net = UNet3D(UNetConfig(in_channels=43, **TINY_UNET))
+    with torch.no_grad():
+        net.skip_gain.bias[:43] = 1.0  # a = 1, b = 0, conv_out is zero at start
+    x = torch.randn(2, 43, 16, 16, 16)
+    ctx = torch.randn(2, 5, 16)
+    y = net(x, torch.tensor([3, 700]), ctx, torch.ones(2, 5, dtype=torch.bool), ctx.mean(1))
+    torch.testing.assert_close(y, x)
+    old = {k: v for k, v in UNetConfig(in_channels=43, **TINY_UNET).to_dict().items() if k != "input_skip"}
+    cfg = UNetConfig.from_dict(old)
+    assert cfg.input_skip is False and not hasattr(UNet3D(cfg), "skip_gain")
+    assert UNetConfig.from_dict({**old, "input_skip": True}).input_skip
 
 
 def test_prior_save_load_round_trip(tmp_path):

@@ -115,7 +115,7 @@ def test_widened_bimanual_run_starts_from_single_hand(data, autoencoder, tmp_pat
     # trainable="io": everything but the first/last convolutions is still the single-hand model
     sw, bw = wide.unet.state_dict(), base.unet.state_dict()
     for k, v in bw.items():
-        if not k.startswith(("conv_in", "conv_out")):
+        if not k.startswith(("conv_in", "conv_out", "skip_gain")):
             torch.testing.assert_close(sw[k], v)
     # the exported (EMA) model's validation loss, recomputed without the run, is the one the run logged last
     loss, n = prior_validation_loss(res.model, autoencoder, [str(data["bi"])], batch_size=4)

@@ -50,6 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="left-hand input weights of a widened prior (default zero: starts as the single-hand model)")
     q.add_argument("--freeze-body", action="store_true", help="train only the widened first/last layers")
     q.add_argument("--base-channels", type=int, default=32, help="UNet width (default 32)")
+    q.add_argument("--no-input-skip", dest="input_skip", action="store_false",
+                   help="leave out the per-channel input skip of a new or widened UNet (models before 2026-12-01 had none)")
     q.add_argument("--cfg-dropout", type=float, default=0.2, help="empty-prompt probability (default 0.2)")
     q.add_argument("--render-every", type=int, default=500, help="render samples every N steps (0: never)")
     q.set_defaults(func=_prior)
@@ -103,7 +105,7 @@ def _prior(args: argparse.Namespace) -> int:
         res = train_prior(_settings(args), args.autoencoder, bimanual=not args.single_hand,
                           unet=UNetConfig(base_channels=args.base_channels), init_from=args.init_from,
                           input_init=args.input_init, trainable="io" if args.freeze_body else "all",
-                          cfg_dropout=args.cfg_dropout)
+                          cfg_dropout=args.cfg_dropout, input_skip=args.input_skip)
     except (FileNotFoundError, ValueError, CheckpointError) as e:
         raise CLIError(str(e)) from e
     print(f"prior written to {res.model}")

@@ -289,10 +289,10 @@ class InteractionPrior(nn.Module):
         return model.to(device).eval()
 
 
-def widen_to_bimanual(single: InteractionPrior, input_init: str = "zero") -> InteractionPrior:
+def widen_to_bimanual(single: InteractionPrior, input_init: str = "zero", input_skip: bool = True) -> InteractionPrior:
     """A bimanual prior initialised from a single-hand one (the BG-HOP extension step).
 
-    Only the UNet's first and last convolutions change shape (23 → 43 channels). Object and
+    Only the UNet's first and last convolutions (and the input skip) change shape (23 → 43 channels). Object and
     right-hand weights are copied; the new left-hand channels get:
 
     * output conv: a copy of the right-hand output weights and biases (the left field starts as a
@@ -302,14 +302,26 @@ def widen_to_bimanual(single: InteractionPrior, input_init: str = "zero") -> Int
       training grows the dependence) or a copy of the right-hand input weights
       (``input_init="copy"``: identical predictions only when the left channels are zero).
 
+    ``input_skip`` (:class:`~bghop.models.unet.UNetConfig`): the widened model gets the per-channel
+    input skip. The single-hand model's skip rows are copied (left ← right, as for the output conv);
+    a single-hand model without one gets a zero skip. The widened model then still reproduces the
+    single-hand prediction exactly. Without the skip, 43 channels pass through 32 first-level
+    features (see :mod:`bghop.models.unet`).
+
     Returns a new model (the input is unchanged).
+    Raises:
+        ValueError: not a single-hand prior, bad ``input_init``, or ``input_skip=False`` for a model
+            that has one (its skip could not be kept).
     """
     if single.config.bimanual:
         raise ValueError("widen_to_bimanual needs a single-hand prior (23 channels)")
     if input_init not in ("zero", "copy"):
         raise ValueError(f"input_init must be 'zero' or 'copy', got {input_init!r}")
+    if single.config.unet.input_skip and not input_skip:
+        raise ValueError("this single-hand prior has an input skip; widen it with input_skip=True")
     new_layout = ChannelLayout(single.config.object_channels, bimanual=True)
-    cfg = replace(single.config, bimanual=True, unet=replace(single.config.unet, in_channels=new_layout.num_channels))
+    cfg = replace(single.config, bimanual=True, unet=replace(single.config.unet, in_channels=new_layout.num_channels,
+                                                              input_skip=input_skip))
     wide = InteractionPrior(cfg, text_encoder=single._text_encoder).to(single.device)
     src = single.unet.state_dict()
     dst = wide.unet.state_dict()
@@ -330,12 +342,27 @@ def widen_to_bimanual(single: InteractionPrior, input_init: str = "zero") -> Int
         w_out[s], b_out[s] = src["conv_out.weight"][s], src["conv_out.bias"][s]
     w_out[left], b_out[left] = src["conv_out.weight"][right], src["conv_out.bias"][right]
     dst["conv_out.weight"], dst["conv_out.bias"] = w_out, b_out
+    if single.config.unet.input_skip:  # rows: gains of channels [0, C), then offsets [C, 2C)
+        c_old, c_new = old.num_channels, new_layout.num_channels
+        g_w, g_b = dst["skip_gain.weight"].clone(), dst["skip_gain.bias"].clone()
+        for half_old, half_new in ((0, 0), (c_old, c_new)):
+            for s_old, s_new in ((old.slice("object"), new_layout.slice("object")),
+                                 (old.slice("right"), new_layout.slice("right")),
+                                 (old.slice("right"), new_layout.slice("left"))):
+                rs = slice(half_old + s_old.start, half_old + s_old.stop)
+                rd = slice(half_new + s_new.start, half_new + s_new.stop)
+                g_w[rd], g_b[rd] = src["skip_gain.weight"][rs], src["skip_gain.bias"][rs]
+        dst["skip_gain.weight"], dst["skip_gain.bias"] = g_w, g_b
     wide.unet.load_state_dict(dst)
     return wide
 
 
 def io_parameters(prior: InteractionPrior) -> list[nn.Parameter]:
-    """The parameters :func:`widen_to_bimanual` changed (first and last convolutions), for freeze-the-rest fine-tuning."""
-    return [prior.unet.conv_in.weight, prior.unet.conv_in.bias, prior.unet.conv_out.weight, prior.unet.conv_out.bias]
+    """The parameters :func:`widen_to_bimanual` changed (first and last convolutions, input skip), for
+    freeze-the-rest fine-tuning."""
+    params = [prior.unet.conv_in.weight, prior.unet.conv_in.bias, prior.unet.conv_out.weight, prior.unet.conv_out.bias]
+    if prior.config.unet.input_skip:
+        params += [prior.unet.skip_gain.weight, prior.unet.skip_gain.bias]
+    return params
 
 

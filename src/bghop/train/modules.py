@@ -132,7 +132,7 @@ class PriorModule(L.LightningModule):
         lr: AdamW learning rate.
         ema_decay: EMA decay per step.
         warmup: linear learning-rate warm-up steps.
-        trainable: ``"all"`` or ``"io"`` (only the first/last convolutions — the layers that
+        trainable: ``"all"`` or ``"io"`` (only the first/last convolutions and the input skip — the layers that
             :func:`~bghop.models.prior.widen_to_bimanual` changed).
         init_state: UNet state dict to start from (e.g. a widened single-hand prior).
     """

@@ -234,7 +234,7 @@ class PriorTrainResult:
 def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool = True,
                 unet: UNetConfig | None = None, init_from: str | os.PathLike | None = None,
                 input_init: str = "zero", trainable: str = "all", cfg_dropout: float = 0.2,
-                callbacks: list[Callback] | None = None) -> PriorTrainResult:
+                callbacks: list[Callback] | None = None, input_skip: bool = True) -> PriorTrainResult:
     """Train the prior on ``s.data``.
 
     Args:
@@ -248,6 +248,8 @@ def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool
         trainable: ``"all"`` or ``"io"`` (freeze all but the widened layers).
         cfg_dropout: probability of the empty prompt during training.
         callbacks: extra Lightning callbacks.
+        input_skip: give a new or widened model the per-channel input skip
+            (:class:`~bghop.models.unet.UNetConfig`); ignored when ``init_from`` is already bimanual.
     """
     out = Path(s.out)
     L.seed_everything(s.seed, workers=True)
@@ -262,7 +264,7 @@ def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool
         if start.config.bimanual != bimanual:
             if not bimanual:
                 raise ValueError("a bimanual prior cannot initialise a single-hand one")
-            start = widen_to_bimanual(start, input_init=input_init)
+            start = widen_to_bimanual(start, input_init=input_init, input_skip=input_skip)
             logger.info("widened the single-hand prior %s to the bimanual layout (input_init=%s)", init_from,
                         input_init)
         if start.config.grid_settings != data.grid:
@@ -279,7 +281,7 @@ def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool
             out.mkdir(parents=True, exist_ok=True)
             stats_path.write_text(json.dumps(stats))
         layout_channels = ae.config.latent_channels + 20 * (2 if bimanual else 1)
-        unet_cfg = replace(unet or UNetConfig(), in_channels=layout_channels)
+        unet_cfg = replace(unet or UNetConfig(), in_channels=layout_channels, input_skip=input_skip)
         config = PriorConfig(bimanual=bimanual, object_channels=ae.config.latent_channels, unet=unet_cfg,
                              latent_shift=stats["latent_shift"], latent_scale=stats["latent_scale"],
                              cfg_dropout=cfg_dropout, grid=data.grid.to_dict())
