@@ -37,7 +37,7 @@ def _section(name: str, folder: Path) -> str:
         u = cfg["unet"]
         lines.append(f"- architecture: 3D UNet, {u['in_channels']} channels, base {u['base_channels']}, "
                      f"levels {u['channel_mult']}, attention at levels {u['attention_levels']}, "
-                     f"text encoder {cfg['text_encoder']}")
+                     f"{'input skip' if u.get('input_skip') else 'no input skip'}, text encoder {cfg['text_encoder']}")
     else:
         lines.append(f"- architecture: KL autoencoder, channels {cfg['channels']}, latent {cfg['latent_channels']}×16³, "
                      f"truncation {cfg['truncation']}")

@@ -9,8 +9,9 @@
 # On a GPU add DEVICE=cuda; the same commands run DDP with --devices N --num-nodes M.
 # Step counts are sized for about 2 h of training on a free 2-core CPU. Measured for the shipped
 # models (2026-12-01): autoencoder 800 steps in 35 min (2.6 s/step at batch 8), single-hand prior
-# 1500 steps in 38 min, bimanual 1500 steps in ~40 min (~1.5 s/step at batch 16 with validation and
-# sample renders, plus ~3-5 min encoding the objects first). Raise them on a GPU.
+# 1500 steps in 38 min, bimanual 1500 steps in 21 min on an idle machine (0.85 s/step at batch 16 with
+# validation and sample renders; an earlier run took ~1.5 s/step), plus ~3-5 min encoding the
+# objects first. Raise them on a GPU.
 set -euo pipefail
 OUT=${1:-runs/default}
 DATA=${DATA:-$OUT/data}
