@@ -6,8 +6,8 @@ text feature, down/up sampling by 2, skip connections, and transformer blocks (s
 over voxels + cross-attention to the text tokens) at the coarser resolutions only (8³ and 4³
 for a 16³ grid) where attention is cheap. The output convolution is zero-initialised.
 
-The first and last convolutions are the only layers whose shape depends on the channel
-layout (23 single-hand, 43 bimanual); :func:`bghop.models.prior.widen_to_bimanual` relies on it.
+The first and last convolutions and the input skip are the only layers whose shape depends on the
+channel layout (23 single-hand, 43 bimanual); :func:`bghop.models.prior.widen_to_bimanual` relies on it.
 
 Input skip (``UNetConfig.input_skip``): the output adds ``a(emb) ⊙ x + b(emb)``, a per-channel gain
 and offset of the noisy input predicted from the timestep/text embedding (a linear layer, zero at
@@ -15,7 +15,7 @@ start). With it the network can pass all input channels through at full rank. Wi
 channel has to squeeze through the ``base_channels`` features of the first level. Measured here
 (bghop default width 32, 43 bimanual channels): the bimanual prior's ε-MSE stayed at ~0.25–0.42
 per hand even at t = 950 (where ε ≈ x_t). That floor matches the 11/43 of the noise that 32
-features cannot carry. The single-hand layout (23 < 32 channels) did not show it. This is the
+features cannot carry. The single-hand prior (23 < 32 channels) had a much lower floor (0.06). This is the
 linear part of the ideal denoiser (per-channel Wiener gain), as in EDM's skip preconditioning
 (Karras et al. 2022), but learned.
 """
