@@ -34,10 +34,14 @@ bghop data stats "$DATA" --json "$OUT/data_stats.json"
 
 bghop train autoencoder --data "$DATA" --out "$OUT/ae" --steps "$AE_STEPS" --batch-size 8 --lr 1e-3 \
     --val-every 200 --checkpoint-every 200 --device "$DEVICE" --threads "$THREADS"
-# single-hand prior: the one-hand samples plus the right hands of the two-hand samples
+# single-hand prior: the one-hand samples plus the right hands of the two-hand samples. The shipped one
+# predates the UNet input skip (--no-input-skip reproduces it; SINGLE_SKIP=1 gives it one, untried);
+# the bimanual run below always gets the skip (a zero one when widened from a single-hand prior without).
+single_skip=(--no-input-skip)
+[[ "${SINGLE_SKIP:-0}" == 1 ]] && single_skip=()
 bghop train prior --single-hand --data "$DATA" "$DATA@right" --autoencoder "$OUT/ae/model" --out "$OUT/single" \
     --steps "$SINGLE_STEPS" --batch-size 16 --lr 5e-4 --val-every 250 --checkpoint-every 250 \
-    --device "$DEVICE" --threads "$THREADS"
+    --device "$DEVICE" --threads "$THREADS" "${single_skip[@]}"
 bghop train prior --data "$DATA" --autoencoder "$OUT/ae/model" --init-from "$OUT/single/model" \
     --out "$OUT/bimanual" --steps "$BI_STEPS" --batch-size 16 --lr 5e-4 --val-every 500 --checkpoint-every 250 \
     --device "$DEVICE" --threads "$THREADS"
