@@ -17,8 +17,7 @@ import torch
 
 from bghop.models.autoencoder import ObjectAutoencoder
 from bghop.models.prior import InteractionPrior
-from bghop.train.data import open_grid_data, parse_source
-from bghop.train.run import encode_grids
+from bghop.train.run import held_out_grids
 
 
 def main() -> None:
@@ -39,10 +38,10 @@ def main() -> None:
         prior = InteractionPrior.from_pretrained(folder).eval()
         bi = prior.config.bimanual
         if bi not in cache:
-            split = open_grid_data([parse_source(d) for d in args.data], bimanual=bi)
-            if len(split.val) == 0:
-                raise SystemExit(f"{args.data} has no held-out {'two-hand' if bi else 'one-hand'} samples")
-            cache[bi] = encode_grids(ae, split.val, bi)
+            try:
+                cache[bi] = held_out_grids(ae, args.data, bi)
+            except ValueError as e:
+                raise SystemExit(str(e)) from None
         grid, texts = cache[bi]
         x0 = prior.normalize(grid)[:args.n]
         tx = texts[:args.n]

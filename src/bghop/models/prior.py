@@ -337,22 +337,20 @@ def widen_to_bimanual(single: InteractionPrior, input_init: str = "zero", input_
     if input_init == "copy":
         w_in[:, left] = src["conv_in.weight"][:, old.slice("right")]
     dst["conv_in.weight"] = w_in
-    w_out, b_out = dst["conv_out.weight"].clone(), dst["conv_out.bias"].clone()
-    for s in keep:
-        w_out[s], b_out[s] = src["conv_out.weight"][s], src["conv_out.bias"][s]
-    w_out[left], b_out[left] = src["conv_out.weight"][right], src["conv_out.bias"][right]
-    dst["conv_out.weight"], dst["conv_out.bias"] = w_out, b_out
+    # output rows per channel: object and right copied, left <- right
+    rows = [(old.slice("object"), new_layout.slice("object")), (old.slice("right"), right), (old.slice("right"), left)]
+
+    def copy_rows(names: tuple[str, ...], offsets: tuple[tuple[int, int], ...]) -> None:
+        for name in names:
+            w = dst[name].clone()
+            for o_old, o_new in offsets:
+                for s_old, s_new in rows:
+                    w[o_new + s_new.start:o_new + s_new.stop] = src[name][o_old + s_old.start:o_old + s_old.stop]
+            dst[name] = w
+
+    copy_rows(("conv_out.weight", "conv_out.bias"), ((0, 0),))
     if single.config.unet.input_skip:  # rows: gains of channels [0, C), then offsets [C, 2C)
-        c_old, c_new = old.num_channels, new_layout.num_channels
-        g_w, g_b = dst["skip_gain.weight"].clone(), dst["skip_gain.bias"].clone()
-        for half_old, half_new in ((0, 0), (c_old, c_new)):
-            for s_old, s_new in ((old.slice("object"), new_layout.slice("object")),
-                                 (old.slice("right"), new_layout.slice("right")),
-                                 (old.slice("right"), new_layout.slice("left"))):
-                rs = slice(half_old + s_old.start, half_old + s_old.stop)
-                rd = slice(half_new + s_new.start, half_new + s_new.stop)
-                g_w[rd], g_b[rd] = src["skip_gain.weight"][rs], src["skip_gain.bias"][rs]
-        dst["skip_gain.weight"], dst["skip_gain.bias"] = g_w, g_b
+        copy_rows(("skip_gain.weight", "skip_gain.bias"), ((0, 0), (old.num_channels, new_layout.num_channels)))
     wide.unet.load_state_dict(dst)
     return wide
 

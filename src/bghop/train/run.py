@@ -40,7 +40,7 @@ from bghop.train.data import collate_grids, open_grid_data, parse_source
 from bghop.train.modules import AutoencoderModule, PriorModule, fixed_noise_loss
 
 __all__ = ["TrainSettings", "train_autoencoder", "train_prior", "encode_grids", "PriorTrainResult",
-           "prior_validation_loss"]
+           "prior_validation_loss", "held_out_grids"]
 
 logger = logging.getLogger(__name__)
 
@@ -319,6 +319,22 @@ def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool
     return PriorTrainResult(folder, metrics)
 
 
+def held_out_grids(ae: ObjectAutoencoder, data: list[str], bimanual: bool) -> tuple[InteractionGrid, list[str]]:
+    """The held-out split of ``data`` (the one training validates on), encoded as :func:`encode_grids` does.
+
+    Args:
+        ae: the autoencoder the prior was trained with.
+        data: ``--data`` sources (``DIR[@right][:WEIGHT]``).
+        bimanual: two-hand shards (True) or one-hand shards (False).
+    Raises:
+        ValueError: the split is empty for this layout.
+    """
+    split = open_grid_data([parse_source(d) for d in data], bimanual=bimanual)
+    grid, texts = encode_grids(ae, split.val, bimanual)
+    if not texts:
+        raise ValueError(f"{data} holds no held-out {'two-hand' if bimanual else 'one-hand'} samples")
+    return grid, texts
+
 
 def prior_validation_loss(prior: str | os.PathLike | InteractionPrior, autoencoder: str | os.PathLike,
                           data: list[str], batch_size: int = 16) -> tuple[float, int]:
@@ -340,12 +356,7 @@ def prior_validation_loss(prior: str | os.PathLike | InteractionPrior, autoencod
     """
     model = prior if isinstance(prior, InteractionPrior) else InteractionPrior.from_pretrained(prior)
     model = model.eval()
-    ae = ObjectAutoencoder.from_pretrained(autoencoder)
-    bimanual = model.config.bimanual
-    split = open_grid_data([parse_source(d) for d in data], bimanual=bimanual)
-    grid, texts = encode_grids(ae, split.val, bimanual)
-    if not texts:
-        raise ValueError(f"{data} holds no held-out {'two-hand' if bimanual else 'one-hand'} samples")
+    grid, texts = held_out_grids(ObjectAutoencoder.from_pretrained(autoencoder), data, model.config.bimanual)
     x = model.normalize(grid)
     total = 0.0
     for k, i in enumerate(range(0, len(texts), batch_size)):
