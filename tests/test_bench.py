@@ -138,7 +138,7 @@ def test_every_method_writes_result_folders(bench, box):
             assert {"object.obj", "right_hand.obj", "left_hand.obj", "hands.json"} <= files
             sample = read_result_folder(s)
             assert set(sample.hands) == {"right", "left"}
-            assert sample.hands["left"][1] == "open"
+            assert sample.hands.kind == "open" and sample.hands.bimanual
             assert np.allclose(sample.object_mesh.vertices, box.mesh.vertices, atol=1e-6)
         summary = json.loads((folder / "summary.json").read_text())
         assert summary["method"] == m and summary["object"] == "box"
@@ -162,7 +162,7 @@ def test_single_prior_left_hand_is_the_mirrored_right_hand(bench, box):
     layer = load_hand("open", side="left")
     for k in range(2):
         hands = load_hands_json(folder / str(k) / "hands.json")
-        p = hands["left"][0]
+        p = hands["left"]
         with torch.no_grad():
             v = layer(p.pose, p.global_orient, p.transl, p.betas).vertices[0].numpy()
         m = grasp_metrics(box.mesh, {"left": trimesh.Trimesh(v, layer.faces.numpy(), process=False)})

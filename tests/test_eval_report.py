@@ -20,7 +20,7 @@ from bghop.cli.main import main
 from bghop.eval.diversity import HandPlacement, cluster_count, diversity, grasp_features
 from bghop.eval.report import EvalInputError, evaluate_folders, find_sample_folders, format_table, write_report
 from bghop.hands import load_hand
-from bghop.hands.params import HandParams
+from bghop.hands.params import HandParams, Hands
 from bghop.viz.results import ResultSample, write_result_folder
 
 DEPTH_M = 0.006
@@ -44,7 +44,7 @@ def hand_min_y() -> float:
 def _far_sample(extra: dict | None = None) -> ResultSample:
     box = trimesh.creation.box(extents=(0.1, 0.1, 0.1))
     # off every axis through the box, so nothing stops it falling along any of the six directions
-    hands = {"right": (_params((0.6, 0.6, 0.6)), "open"), "left": (_params((-0.6, -0.6, 0.6)), "open")}
+    hands = Hands("open", _params((0.6, 0.6, 0.6)), _params((-0.6, -0.6, 0.6)))
     return ResultSample(box, hands, extra=extra or {})
 
 
@@ -52,7 +52,7 @@ def _pushed_sample(min_y: float, depth: float = DEPTH_M) -> ResultSample:
     """A wide box whose top face lies ``depth`` above the hand's lowest vertex."""
     box = trimesh.creation.box(extents=(0.4, 0.2, 0.4))
     box.apply_translation([0.01, min_y + depth - 0.1, 0.02])
-    return ResultSample(box, {"right": (_params(), "open")})
+    return ResultSample(box, Hands("open", _params()))
 
 
 @pytest.fixture(scope="module")
@@ -127,8 +127,7 @@ def test_overlapping_hands_have_hand_hand_volume(tmp_path):
     """Both hands at the same place (palms overlapping) and no object nearby."""
     box = trimesh.creation.box(extents=(0.05, 0.05, 0.05))
     box.apply_translation([0.0, 0.5, 0.0])
-    write_result_folder(tmp_path / "r" / "0", ResultSample(box, {"right": (_params(), "open"),
-                                                                  "left": (_params(), "open")}), render=False)
+    write_result_folder(tmp_path / "r" / "0", ResultSample(box, Hands("open", _params(), _params())), render=False)
     s = evaluate_folders([tmp_path / "r"], physics=False, progress=False).samples[0]
     assert s.hand_hand_volume_cm3 > 10.0 and s.intersection_volume_cm3 == 0.0 and s.contact_both is False
 
@@ -181,7 +180,7 @@ def test_diversity_of_folders_per_group(tmp_path):
     for k in range(4):
         x = 0.8 if k < 2 else (0.8 if k == 2 else 1.2)
         write_result_folder(root / str(k), ResultSample(trimesh.creation.box(extents=(0.1, 0.1, 0.1)),
-                                                        {"right": (_params((x, 0, 0)), "open")}), render=False)
+                                                        Hands("open", _params((x, 0, 0)))), render=False)
         samples.append({"name": str(k), "object": "mug" if k < 2 else "pan"})
     (root / "summary.json").write_text(json.dumps({"samples": samples}))
     rep = evaluate_folders([root], physics=False, progress=False)

@@ -31,7 +31,7 @@ from bghop.eval.faithfulness import (
     rigid_resample,
 )
 from bghop.eval.report import evaluate_folders, format_table, write_report
-from bghop.hands.params import HandParams
+from bghop.hands.params import HandParams, Hands
 from bghop.synthesis.generate import GeneratedSample, GenerationResult, save_generation
 
 CATS = ("ball", "ring", "tray")  # distinct at the coarse 16³ grid of the tiny model
@@ -189,7 +189,7 @@ def _hands() -> dict:
     def p(x):
         return HandParams(torch.zeros(1, 45), torch.zeros(1, 3), torch.tensor([[x, 0.3, 0.0]]), torch.zeros(1, 10))
 
-    return {"right": (p(0.3), "open"), "left": (p(-0.3), "open")}
+    return Hands("open", p(0.3), p(-0.3))
 
 
 def _generation(text: str, meshes: list[trimesh.Trimesh], out, kind: str = "generate"):

@@ -10,7 +10,7 @@ import trimesh
 from bghop.cli.main import main
 from bghop.hands import load_hand
 from bghop.hands.frames import place_hand
-from bghop.hands.params import HandParams, load_hands_json, save_hands_json
+from bghop.hands.params import HandParams, Hands, load_hands_json, save_hands_json
 from bghop.hands.poses import named_pose
 
 
@@ -26,16 +26,17 @@ def _scene(tmp_path, extents=(0.2, 0.12, 0.1)):
         pl = place_hand(hand, pose, torch.tensor([0.0, 0.3, 1.0]), torch.tensor([-sx, 0.0, 0.0]), center, offset=0.015)
         betas = torch.zeros(1, 10)
         betas[0, 0] = 0.5 if side == "right" else -0.3
-        hands[side] = (HandParams(pose, pl.global_orient, pl.transl, betas), "open")
+        hands[side] = HandParams(pose, pl.global_orient, pl.transl, betas)
+    hands = Hands.from_params(hands, "open")
     save_hands_json(tmp_path / "hands.json", hands)
     return obj, hands
 
 
 def _keypoints(hands):
     out = {}
-    for side, (p, kind) in hands.items():
+    for side, p in hands.items():
         with torch.no_grad():
-            out[side] = load_hand(kind, side=side)(p.pose, p.global_orient, p.transl, p.betas).joints[0]
+            out[side] = load_hand(hands.kind, side=side)(p.pose, p.global_orient, p.transl, p.betas).joints[0]
     return out
 
 

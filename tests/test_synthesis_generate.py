@@ -41,4 +41,4 @@ def test_same_seed_same_samples():
     a = generate(prior, ae, "mug", n=1, config=FAST, seed=5, progress=False)
     b = generate(prior, ae, "mug", n=1, config=FAST, seed=5, progress=False)
     if a.samples:
-        assert torch.equal(a.samples[0].hands["right"][0].pose, b.samples[0].hands["right"][0].pose)
+        assert torch.equal(a.samples[0].hands["right"].pose, b.samples[0].hands["right"].pose)

@@ -15,7 +15,7 @@ from grid_data import tiny_prior
 
 from bghop.contact.energies import ObjectSDF
 from bghop.fields.encode import GridSettings, encode_grid
-from bghop.hands import load_hand
+from bghop.hands import Hands, load_hand
 from bghop.models.autoencoder import AutoencoderConfig, ObjectAutoencoder
 from bghop.synthesis import example_mesh_path
 from bghop.synthesis.grasp import (
@@ -53,7 +53,7 @@ def test_builder_matches_the_data_encoder(layers, ae):
     v = initial_grasps(layers, BOX, 1, seed=3)
     builder = InteractionGridBuilder(layers, settings, ObjectSDF(BOX, resolution=64), ae)
     hands = builder.hand_params(v)
-    ref = encode_grid(BOX, {s: (p, "open") for s, p in hands.items()}, settings)
+    ref = encode_grid(BOX, Hands.from_params(hands, "open"), settings)
     with torch.no_grad():
         posed = builder.pose_hands(v)
         c = builder.center_h(posed.joints_h["right"])
@@ -65,7 +65,7 @@ def test_builder_matches_the_data_encoder(layers, ae):
     err = np.abs(sdf - ref.object_sdf)[band]
     assert band.sum() > 100 and np.median(err) < 0.01 and err.max() < 0.06
     # the data encoder's truncated SDF (what shards store) equals the exact one, clipped
-    trunc = encode_grid(BOX, {s: (p, "open") for s, p in hands.items()}, settings, truncate=0.2)
+    trunc = encode_grid(BOX, Hands.from_params(hands, "open"), settings, truncate=0.2)
     assert np.array_equal(trunc.object_sdf, np.clip(ref.object_sdf, -0.2, 0.2))
     assert np.array_equal(trunc.right_field, ref.right_field)
 
@@ -106,7 +106,7 @@ def test_batch_end_to_end_ranked_and_written(tmp_path, ae):
     assert scores == sorted(scores)
     assert sorted(g.index for g in res.grasps) == [0, 1, 2]
     for g in res.grasps:
-        assert set(g.hands) == {"right", "left"} and g.hands["right"][0].pose.shape == (1, 45)
+        assert set(g.hands) == {"right", "left"} and g.hands["right"].pose.shape == (1, 45)
         assert np.isfinite(g.sds_score) and g.stability is None
     out = save_grasps(res, tmp_path / "run", render=False, progress=False)
     summary = json.loads((out / "summary.json").read_text())
@@ -130,7 +130,7 @@ def test_nan_grasp_is_dropped_and_reported(tmp_path, ae, layers):
     assert [d.index for d in res.dropped] == [1]
     assert sorted(g.index for g in res.grasps) == [0, 2]
     for g in res.grasps:
-        for p, _ in g.hands.values():
+        for p in g.hands.params.values():
             assert all(torch.isfinite(t).all() for t in (p.pose, p.global_orient, p.transl))
     out = save_grasps(res, tmp_path / "nan", render=False, progress=False)
     summary = json.loads((out / "summary.json").read_text())
@@ -184,7 +184,7 @@ def test_official_mano_hands(tmp_path, ae):
         write_synthetic_mano(tmp_path, side=side)
     syn = GraspSynthesizer(tiny_prior(bimanual=True), ae, hand_kind="mano", mano_dir=tmp_path, config=_fast())
     res = syn(BOX, "box", n=2, progress=False)
-    assert len(res.grasps) == 2 and all(k == "mano" for g in res.grasps for _, k in g.hands.values())
+    assert len(res.grasps) == 2 and all(g.hands.kind == "mano" for g in res.grasps)
     out = save_grasps(res, tmp_path / "run", layers=syn.layers, render=False, progress=False)
     assert json.loads((out / "0" / "hands.json").read_text())["left"]["kind"] == "mano"
 

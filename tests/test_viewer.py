@@ -20,7 +20,7 @@ from bghop.eval.metrics import CONTACT_THRESHOLD_M
 from bghop.geometry.sdf import sdf_at_points
 from bghop.hands import load_hand
 from bghop.hands.frames import place_hand
-from bghop.hands.params import HandParams
+from bghop.hands.params import HandParams, Hands
 from bghop.hands.poses import named_pose
 from bghop.viz import viewer
 from bghop.viz.render import COLORS
@@ -38,8 +38,8 @@ def _hands(layers, offset: float, both: bool = True) -> dict:
         p = named_pose("relaxed", side=side)[None]
         pl = place_hand(layers[side], p, torch.tensor([0.0, 0.3, 1.0]), torch.tensor([-sx, 0.0, 0.0]),
                         torch.tensor([sx * 0.08, 0.0, 0.0]), offset=offset)
-        out[side] = (HandParams(p, pl.global_orient, pl.transl, torch.zeros(1, 10)), "open")
-    return out
+        out[side] = HandParams(p, pl.global_orient, pl.transl, torch.zeros(1, 10))
+    return Hands.from_params(out, "open")
 
 
 @pytest.fixture(scope="module")

@@ -43,7 +43,7 @@ from bghop.core.rotations import (
 from bghop.hands.base import HandModel
 from bghop.hands.frames import palm_center, palm_frame, place_hand
 from bghop.hands.params import HandParams
-from bghop.hands.poses import named_pose
+from bghop.hands.poses import named_pose, squeeze_pose
 
 logger = logging.getLogger(__name__)
 
@@ -279,14 +279,3 @@ def optimize_grasps(mesh: trimesh.Trimesh, hands: dict[str, HandModel], n: int, 
                                    torch.zeros(n, 10, device=device))
     return GraspBatch(hands=out, energy=e.detach(), skin_stride=stride)
 
-
-
-def squeeze_pose(pose: Tensor, side: str, amount: float) -> Tensor:
-    """Close the fingers of ``pose`` ``(B, 45)`` a fraction ``amount`` of the way to the fist.
-
-    Soft pads pressing into the object is what gives a rigidly held hand its grip in simulation;
-    this is the "squeeze" that DexGraspNet applies to a grasp before its simulation test.
-    """
-    if amount == 0:
-        return pose
-    return torch.lerp(pose, named_pose("fist", side=side).to(pose)[None], amount)

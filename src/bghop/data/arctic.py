@@ -39,7 +39,7 @@ from bghop.fields.encode import GridSettings, encode_grid, hand_params_in
 from bghop.fields.frame import compute_oTh
 from bghop.geometry.sdf import sdf_at_points
 from bghop.hands import load_hand
-from bghop.hands.params import HandParams
+from bghop.hands.params import HandParams, Hands
 from bghop.data.prompts import prompt
 from bghop.data.shards import TRUNCATION, Manifest, Sample, shard_path, write_shard
 
@@ -172,7 +172,7 @@ def convert_arctic(root: str | os.PathLike, mano_dir: str | os.PathLike | None, 
             wTo = make_transform(axis_angle_to_matrix(torch.tensor(obj[f, 1:4], dtype=torch.float64)),
                                  torch.tensor(obj[f, 4:7] / 1000.0, dtype=torch.float64))
             oTw = invert_transform(wTo)
-            params: dict[str, tuple[HandParams, str]] = {}
+            params: dict[str, HandParams] = {}
             ok = True
             for side in ("right", "left"):
                 h = mano[side]
@@ -185,11 +185,11 @@ def convert_arctic(root: str | os.PathLike, mano_dir: str | os.PathLike | None, 
                     verts = hands[side](p_o.pose, p_o.global_orient, p_o.transl, p_o.betas).vertices[0].numpy()
                 near = (sdf_at_points(mesh, verts) < CONTACT_DIST_M).mean()
                 ok &= near > CONTACT_FRACTION
-                params[side] = (p_o.to(torch.float32), "mano")
+                params[side] = p_o.to(torch.float32)
             if not ok:
                 continue
             try:
-                grid = encode_grid(mesh, params, cfg.grid, mano_dir=mano_dir, truncate=TRUNCATION)
+                grid = encode_grid(mesh, Hands.from_params(params, "mano"), cfg.grid, mano_dir=mano_dir, truncate=TRUNCATION)
             except ValueError as e:  # e.g. the object does not fit the grid
                 logger.debug("skip %s frame %d: %s", seq, f, e)
                 continue

@@ -10,7 +10,7 @@ import numpy as np
 from bghop.data.shards import TRUNCATION, ShardDataset
 from bghop.fields.encode import GridSettings
 from bghop.geometry.sdf import sdf_grid_to_mesh
-from bghop.hands.params import HandParams
+from bghop.hands.params import HandParams, Hands
 from bghop.viz.render import contact_sheet
 from bghop.viz.results import ResultSample, write_result_folder
 
@@ -36,8 +36,9 @@ def show_samples(data: str | os.PathLike, out: str | os.PathLike, k: int = 8, se
         sdf_n = item["object_tsdf"][0].numpy() * TRUNCATION
         oTn = np.linalg.inv(meta["nTo"])
         mesh = sdf_grid_to_mesh(sdf_n, grid.sdf_spec, transform=oTn)
-        hands = {s: (HandParams.from_json_dict(h), h.get("kind", "open")) for s, h in meta["hands"].items()
-                 if s in ("right", "left")}
+        entries = {s: h for s, h in meta["hands"].items() if s in ("right", "left")}
+        hands = Hands.from_params({s: HandParams.from_json_dict(h) for s, h in entries.items()},
+                                  entries["right"].get("kind", "open"))
         folder = write_result_folder(out / str(n), ResultSample(mesh, hands, title=meta["text"]))
         renders.append(folder / "render.png")
         labels.append(f"{n}: {meta['text']}")

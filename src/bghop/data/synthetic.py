@@ -42,7 +42,7 @@ from bghop.data.shards import TRUNCATION, Manifest, Sample, shard_path, shard_st
 from bghop.eval.grip import GripConfig, check_grip
 from bghop.eval.physics import PhysicsConfig
 from bghop.fields.encode import GridSettings, encode_grid
-from bghop.hands import load_hand
+from bghop.hands import Hands, load_hand
 
 logger = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ def _rebuild_shard(job: ShardJob, cfg: SynthConfig, out: Path, record: GraspReco
             break
         obj_id, cat, obj, _seed = next(draws)
         for i in by_id.pop(obj_id, []):
-            hands = {s: (hp, cfg.hand) for s, hp in record.hands(i).items()}
+            hands = Hands.from_params(record.hands(i), cfg.hand)
             grid = encode_grid(obj.mesh, hands, cfg.grid, truncate=TRUNCATION)
             entry = record.meta[i]
             samples[i] = Sample(object_sdf=grid.object_sdf, right_field=grid.right_field, left_field=grid.left_field,
@@ -257,7 +257,7 @@ def generate_shard(job: ShardJob, cfg: SynthConfig, out: str | os.PathLike, thre
             passed += 1
             pc["passed"] += 1
             hp, curl, m, stab = check.hands, check.squeeze, check.metrics, check.stability
-            hands = {s: (hp[s], cfg.hand) for s in sides}
+            hands = Hands.from_params(hp, cfg.hand)
             try:
                 grid = encode_grid(obj.mesh, hands, cfg.grid, truncate=TRUNCATION)
             except ValueError as e:

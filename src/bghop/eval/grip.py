@@ -12,15 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import numpy as np
-import torch
+from collections.abc import Mapping
+
 import trimesh
 
-from bghop.contact.optimizer import squeeze_pose
 from bghop.eval.metrics import GraspMetrics, grasp_metrics, object_intersection_cm3
 from bghop.eval.physics import PhysicsConfig, StabilityResult, hand_pieces, simulate_stability
 from bghop.hands.base import HandModel
-from bghop.hands.params import HandParams
+from bghop.hands.params import HandParams, Hands
+from bghop.hands.poses import squeeze_pose
+from bghop.hands.posing import PosedHand, pose_hands
 
 __all__ = ["GripConfig", "GripCheck", "check_grip", "hand_meshes_of"]
 
@@ -60,6 +61,7 @@ class GripCheck:
         metrics: its geometric metrics.
         stability: its MuJoCo result (None without physics).
         passed: it satisfies every check of the :class:`GripConfig`.
+        posed: those hands posed (what the checks measured), by side.
     """
 
     hands: dict[str, HandParams]
@@ -67,19 +69,20 @@ class GripCheck:
     metrics: GraspMetrics
     stability: StabilityResult | None
     passed: bool
+    posed: dict[str, PosedHand]
 
 
-def hand_meshes_of(hands: dict[str, HandParams], layers: dict[str, HandModel]) -> dict[str, trimesh.Trimesh]:
+def _posed(hands: Mapping[str, HandParams], layers: Mapping[str, HandModel]) -> dict[str, PosedHand]:
+    """Batch element 0 of each side posed by its layer (the layers' kind is what matters here)."""
+    return pose_hands(Hands.from_params(dict(hands), next(iter(layers.values())).kind), layers)
+
+
+def hand_meshes_of(hands: Mapping[str, HandParams], layers: Mapping[str, HandModel]) -> dict[str, trimesh.Trimesh]:
     """Posed hand meshes (batch element 0 of each side), metres."""
-    out = {}
-    with torch.no_grad():
-        for side, p in hands.items():
-            v = layers[side](p.pose[:1], p.global_orient[:1], p.transl[:1], p.betas[:1]).vertices[0]
-            out[side] = trimesh.Trimesh(v.cpu().numpy(), layers[side].faces.cpu().numpy(), process=False)
-    return out
+    return {s: h.mesh for s, h in _posed(hands, layers).items()}
 
 
-def check_grip(mesh: trimesh.Trimesh, hands: dict[str, HandParams], layers: dict[str, HandModel],
+def check_grip(mesh: trimesh.Trimesh, hands: Mapping[str, HandParams], layers: Mapping[str, HandModel],
                cfg: GripConfig = GripConfig()) -> GripCheck:
     """Check one grasp (batch of one per side), squeezing it while it does not hold.
 
@@ -95,20 +98,20 @@ def check_grip(mesh: trimesh.Trimesh, hands: dict[str, HandParams], layers: dict
     first: GripCheck | None = None
     for curl in (0.0, *cfg.squeeze):
         hp = {s: HandParams(squeeze_pose(p.pose, s, curl), p.global_orient, p.transl, p.betas) for s, p in hands.items()}
-        meshes = hand_meshes_of(hp, layers)
+        posed = _posed(hp, layers)
+        meshes = {s: h.mesh for s, h in posed.items()}
         m = grasp_metrics(mesh, meshes, object_volume=False)  # filled in below for the version returned
         too_deep = m.penetration_max_m > cfg.max_penetration_m or m.hand_hand_volume_cm3 > cfg.max_hand_hand_cm3
         touching = m.contact_both or not cfg.require_contact
         stab = None
         if cfg.physics and ((touching and not too_deep) or (first is None and cfg.simulate_failures)):
-            weights = {s: layers[s].weights.detach().cpu().numpy() for s in hp}
-            pieces = [pc for s in hp for pc in hand_pieces(np.asarray(meshes[s].vertices), weights[s])]
+            pieces = [pc for h in posed.values() for pc in hand_pieces(h.vertices, h.weights)]
             # the grasp as given is reported in full (unless filtering); a squeeze only needs to know
             # whether it holds
             stab = simulate_stability(mesh, pieces, cfg.physics_config,
                                       stop_early=first is not None or not cfg.simulate_failures)
         ok = touching and not too_deep and (stab is None or stab.success)
-        check = GripCheck(hp, curl, m, stab, ok)
+        check = GripCheck(hp, curl, m, stab, ok, posed)
         if ok:
             return _with_volume(check, mesh, meshes)
         if first is None:

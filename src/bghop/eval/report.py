@@ -59,6 +59,7 @@ from bghop.eval.faithfulness import (
     prompt_category,
 )
 from bghop.eval.metrics import grasp_metrics
+from bghop.eval.runs import RunFolderError, find_sample_folders, natural_key
 from bghop.eval.physics import (
     DIRECTIONS,
     PhysicsConfig,
@@ -66,8 +67,9 @@ from bghop.eval.physics import (
     simulate_stability,
 )
 from bghop.geometry.mesh_io import load_mesh
-from bghop.hands import HandModel, load_hand
-from bghop.hands.params import HandParams, load_hands_json
+from bghop.hands import HandModel
+from bghop.hands.params import Hands, load_hands_json
+from bghop.hands.posing import HandLayers, pose_hands
 
 logger = logging.getLogger(__name__)
 
@@ -100,36 +102,10 @@ _GROUP_KEYS = ("group", "object", "object_name", "category", "object_id")
 Scorer = Callable[["SampleInputs"], float]
 
 
-class EvalInputError(ValueError):
-    """A folder that cannot be evaluated (missing, not a folder, no samples); the message says why."""
-
-
-def _natural_key(name: str) -> tuple:
-    """Sort ``2`` before ``10`` (numbers and text never compared with each other)."""
-    return tuple((0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", name) if t)
-
-
-def find_sample_folders(folder: str | os.PathLike) -> list[Path]:
-    """Sample folders of a result folder (``DIR/<k>/object.obj``), or ``[folder]`` if it is a sample itself.
-
-    Hidden folders (temporary siblings of atomic writes) are skipped; samples come in natural
-    order (``2`` before ``10``).
-
-    Raises:
-        EvalInputError: the folder does not exist, is a file, or holds no samples.
-    """
-    folder = Path(folder)
-    if not folder.exists():
-        raise EvalInputError(f"{folder} does not exist")
-    if not folder.is_dir():
-        raise EvalInputError(f"{folder} is not a folder (give a result folder DIR with DIR/<k>/object.obj)")
-    if (folder / "object.obj").is_file():
-        return [folder]
-    subs = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / "object.obj").is_file()]
-    if not subs:
-        raise EvalInputError(f"{folder} holds no result samples (expected {folder}/<k>/object.obj, hands.json, "
-                             "right_hand.obj)")
-    return sorted(subs, key=lambda p: _natural_key(p.name))
+#: a folder that cannot be evaluated (missing, not a folder, no samples); the same class as
+#: :class:`bghop.eval.runs.RunFolderError`
+EvalInputError = RunFolderError
+_natural_key = natural_key
 
 
 # ----------------------------------------------------------------------------------------------
@@ -145,14 +121,14 @@ class SampleInputs:
         group: its object group.
         text: the run's prompt when the folder records one, else None.
         object_mesh: metres, object frame.
-        hands: ``{"right": (HandParams (batch 1), kind), "left": ...}``, object frame.
+        hands: :class:`~bghop.hands.params.Hands` (batch 1), object frame.
     """
 
     folder: Path
     group: str
     text: str | None
     object_mesh: trimesh.Trimesh
-    hands: dict[str, tuple[HandParams, str]]
+    hands: Hands
 
 
 @dataclass
@@ -422,25 +398,24 @@ def _sample_group(sample_dir: Path, result_dir: Path, run: _RunInfo, hands_json:
     return group, text or run.text
 
 
-class _Layers:
-    """Hand layers cached per (kind, side); None where a layer cannot be built (e.g. no MANO files)."""
+class _Layers(HandLayers):
+    """:class:`~bghop.hands.posing.HandLayers` that answer None (once warned) where a layer cannot be
+    built (e.g. no MANO files): such samples are measured on their stored hand meshes."""
 
     def __init__(self, device: torch.device, mano_dir: str | os.PathLike | None) -> None:
-        self.device = device
-        self.mano_dir = mano_dir
-        self._cache: dict[tuple[str, str], HandModel | None] = {}
+        super().__init__(mano_dir, device)
         self.failures: dict[tuple[str, str], str] = {}
 
-    def get(self, kind: str, side: str) -> HandModel | None:
+    def get(self, kind: str, side: str) -> HandModel | None:  # type: ignore[override]
         key = (kind, side)
-        if key not in self._cache:
-            try:
-                self._cache[key] = load_hand(kind, side=side, model_dir=self.mano_dir).to(self.device)
-            except Exception as e:  # noqa: BLE001 - any failure means: use the stored meshes
-                logger.warning("cannot build the %s %s hand (%s); using the stored hand meshes", kind, side, e)
-                self.failures[key] = str(e)
-                self._cache[key] = None
-        return self._cache[key]
+        if key in self.failures:
+            return None
+        try:
+            return super().get(kind, side)
+        except Exception as e:  # noqa: BLE001 - any failure means: use the stored meshes
+            logger.warning("cannot build the %s %s hand (%s); using the stored hand meshes", kind, side, e)
+            self.failures[key] = str(e)
+            return None
 
 
 class _Faithfulness:
@@ -498,23 +473,18 @@ class _Hand:
     placement: HandPlacement
 
 
-def _pose_hand(side: str, params: HandParams, kind: str, folder: Path, layers: _Layers) -> _Hand:
+def _pose_hand(side: str, hands: Hands, folder: Path, layers: _Layers) -> _Hand:
     """Posed hand (metres, object frame) from ``hands.json``; the stored ``<side>_hand.obj`` if no layer."""
-    layer = layers.get(kind, side)
-    p = params.to(dtype=torch.float32)
-    if layer is not None:
-        with torch.no_grad():
-            out = layer(*(t.to(layers.device) for t in (p.pose, p.global_orient, p.transl, p.betas)))
-        v = out.vertices[0].double().cpu().numpy()
-        wrist = out.joints[0, 0].double().cpu().numpy()
-        mesh = trimesh.Trimesh(v, layer.faces.cpu().numpy(), process=False)
-        weights = layer.weights.detach().cpu().numpy() if hasattr(layer, "weights") else None
+    p = hands[side].to(dtype=torch.float32)
+    if layers.get(hands.kind, side) is not None:
+        posed = pose_hands(hands, layers, sides=[side])[side]
+        mesh, weights, wrist = posed.mesh, posed.weights, posed.joints[0]
     else:
         mesh = load_mesh(folder / f"{side}_hand.obj", check_units=False)
-        wrist = p.transl[0].double().numpy()
+        wrist = p.transl[0].double().cpu().numpy()
         weights = None
-    return _Hand(mesh, weights, HandPlacement(pose=p.pose[0].double().numpy(),
-                                              global_orient=p.global_orient[0].double().numpy(), wrist=wrist))
+    return _Hand(mesh, weights, HandPlacement(pose=p.pose[0].double().cpu().numpy(),
+                                              global_orient=p.global_orient[0].double().cpu().numpy(), wrist=wrist))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -536,7 +506,7 @@ def _evaluate_sample(sample_dir: Path, result_dir: Path, run: _RunInfo, layers: 
         obj = load_mesh(sample_dir / "object.obj", check_units=False)
         hands = load_hands_json(sample_dir / "hands.json")
         rep.hands = "+".join(s for s in ("right", "left") if s in hands)
-        posed = {s: _pose_hand(s, p, kind, sample_dir, layers) for s, (p, kind) in hands.items()}
+        posed = {s: _pose_hand(s, hands, sample_dir, layers) for s in hands.sides}
         m = grasp_metrics(obj, {s: h.mesh for s, h in posed.items()})
     except Exception as e:  # noqa: BLE001 - a bad sample is reported, the others go on
         rep.error = f"{type(e).__name__}: {e}"

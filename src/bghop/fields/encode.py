@@ -30,7 +30,7 @@ from bghop.fields.skeletal import FieldConfig, bimanual_keypoints_n, skeletal_fi
 from bghop.geometry.grid import GridSpec
 from bghop.geometry.sdf import mesh_to_sdf_grid, sdf_grid_to_mesh
 from bghop.hands import HandModel, load_hand
-from bghop.hands.params import HandParams
+from bghop.hands.params import HandParams, Hands
 
 logger = logging.getLogger(__name__)
 
@@ -133,13 +133,13 @@ class DecodedGrid:
 
     Attributes:
         object_mesh: marching-cubes surface.
-        hands: ``{"right": (HandParams, kind), "left": ...}`` in the object frame.
+        hands: :class:`~bghop.hands.params.Hands` in the object frame.
         right_residual: RMS keypoint residual of the right-hand fit (n units).
         left_residual: likewise for the left, or None.
     """
 
     object_mesh: trimesh.Trimesh
-    hands: dict[str, tuple[HandParams, str]]
+    hands: Hands
     right_residual: float
     left_residual: float | None
 
@@ -165,7 +165,7 @@ def _load_layers(kind: str, mano_dir) -> dict[str, HandModel]:
 
 def encode_grid(
     mesh: trimesh.Trimesh,
-    hands: dict[str, tuple[HandParams, str]],
+    hands: Hands,
     settings: GridSettings = GridSettings(),
     mano_dir: str | os.PathLike | None = None,
     truncate: float | None = None,
@@ -174,7 +174,7 @@ def encode_grid(
 
     Args:
         mesh: object mesh, metres, object frame.
-        hands: ``{"right": (params, kind), "left": (params, kind)}`` (left optional), batch 1.
+        hands: :class:`~bghop.hands.params.Hands` (left optional), batch 1.
         settings: grid settings.
         mano_dir: MANO folder when the hands are MANO.
         truncate: when given (n units), the object SDF is clamped to ``±truncate`` and exact
@@ -184,16 +184,15 @@ def encode_grid(
     Raises:
         GridError: no right hand, mixed hand kinds, or the object falls outside the grid.
     """
-    if "right" not in hands:
-        raise GridError("an interaction grid is built in the right hand's frame: a right hand is required")
-    kinds = {k for _, k in hands.values()}
-    if len(kinds) != 1:
-        raise GridError(f"both hands must be of the same kind, got {sorted(kinds)}")
-    kind = kinds.pop()
+    try:
+        hands = Hands.coerce(hands)
+    except ValueError as e:
+        raise GridError(str(e)) from e
+    kind = hands.kind
     layers = _load_layers(kind, mano_dir)
     cfg = settings.field
-    right = hands["right"][0].to(torch.float64)
-    left = hands["left"][0].to(torch.float64) if "left" in hands else None
+    right = hands.right.to(torch.float64)
+    left = hands.left.to(torch.float64) if hands.left is not None else None
     layers = {s: h.to(torch.float64) for s, h in layers.items()}
     with torch.no_grad():
         kp = bimanual_keypoints_n(layers["right"], right, layers["left"], left, cfg)
@@ -218,7 +217,7 @@ def encode_grid(
     with torch.no_grad():
         fr = skeletal_field(kp.right[:, 1:], cfg)[0].float().numpy()
         fl = skeletal_field(kp.left[:, 1:], cfg)[0].float().numpy() if kp.left is not None else None
-    hands_json = {s: p.to_json_dict(k, s) for s, (p, k) in hands.items()}
+    hands_json = hands.to_json_dict()
     return EncodedGrid(object_sdf=sdf.astype(np.float32), right_field=fr, left_field=fl, nTo=nTo,
                        settings=settings, hand_kind=kind, hands=hands_json)
 
@@ -244,11 +243,11 @@ def decode_grid(grid: EncodedGrid, mano_dir: str | os.PathLike | None = None,
         oTh = oTn @ nTh_from_joints(j_h, cfg.frame)
         # oTh carries the scale 1/s·s = 1: nTh scales by s, oTn by 1/s
         right = hand_params_in(layers["right"], oTh, rec.right.pose, rec.right.betas)
-        hands = {"right": (right.to(torch.float32), grid.hand_kind)}
+        left = None
         if rec.left is not None:
             hTl = compute_oTh(layers["left"], rec.left.global_orient, rec.left.transl, rec.left.betas)
-            left = hand_params_in(layers["left"], oTh @ hTl, rec.left.pose, rec.left.betas)
-            hands["left"] = (left.to(torch.float32), grid.hand_kind)
+            left = hand_params_in(layers["left"], oTh @ hTl, rec.left.pose, rec.left.betas).to(torch.float32)
+        hands = Hands(grid.hand_kind, right.to(torch.float32), left)
     lr = float(rec.left_residual[0]) if rec.left_residual is not None else None
     return DecodedGrid(object_mesh=mesh, hands=hands, right_residual=float(rec.right_residual[0]), left_residual=lr)
 

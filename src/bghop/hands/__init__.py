@@ -20,6 +20,7 @@ from bghop.hands.base import (
     HandOutput,
     JointLimits,
 )
+from bghop.hands.params import SIDES, HandParams, Hands
 
 __all__ = [
     "load_hand",
@@ -32,6 +33,9 @@ __all__ = [
     "PARENTS",
     "CONTACT_REGION_NAMES",
     "HAND_KINDS",
+    "HandParams",
+    "Hands",
+    "SIDES",
 ]
 
 HAND_KINDS = ("open", "mano")

@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["FIST", "FLAT", "PINCH", "POSE_NAMES", "RELAXED", "named_pose"]
+__all__ = ["FIST", "FLAT", "PINCH", "POSE_NAMES", "RELAXED", "named_pose", "squeeze_pose"]
 
 #: the flat open hand
 FLAT: tuple[float, ...] = (0.0,) * 45
@@ -84,3 +84,14 @@ def named_pose(name: str, kind: str = "open", side: str = "right") -> Tensor:
     if side == "left":
         pose = (pose.view(15, 3) * pose.new_tensor([1.0, -1.0, -1.0])).reshape(45)
     return pose
+
+
+def squeeze_pose(pose: Tensor, side: str, amount: float) -> Tensor:
+    """Close the fingers of ``pose`` ``(B, 45)`` a fraction ``amount`` of the way to the fist.
+
+    Soft pads pressing into the object is what gives a rigidly held hand its grip in simulation;
+    this is the "squeeze" that DexGraspNet applies to a grasp before its simulation test.
+    """
+    if amount == 0:
+        return pose
+    return torch.lerp(pose, named_pose("fist", side=side).to(pose)[None], amount)

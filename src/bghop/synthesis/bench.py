@@ -66,7 +66,7 @@ from bghop.eval.report import (
 from bghop.geometry.mesh_io import load_mesh
 from bghop.hands import HAND_KINDS, HandModel, load_hand
 from bghop.hands.open_hand import mirror_pose
-from bghop.hands.params import HandParams
+from bghop.hands.params import HandParams, Hands
 from bghop.models.autoencoder import ObjectAutoencoder
 from bghop.models.prior import InteractionPrior
 from bghop.geometry.mesh_io import mesh_digest
@@ -544,7 +544,7 @@ class BenchResult:
 class _Synthesis:
     """What a method produced for one object (hands in the object frame, best first)."""
 
-    hands: list[dict[str, tuple[HandParams, str]]]
+    hands: list[Hands]
     extras: list[dict]
     seconds: float
     dropped: list[dict]
@@ -609,8 +609,7 @@ class _Runner:
         hands, extras = [], []
         for i in range(k):
             gr, gl = right.grasps[i], left.grasps[i]
-            p_l, kind_l = gl.hands["right"]
-            hands.append({"right": gr.hands["right"], "left": (mirror_hand_params(p_l), kind_l)})
+            hands.append(Hands(gr.hands.kind, gr.hands.right, mirror_hand_params(gl.hands.right)))
             extras.append({"right": gr.to_dict(), "left_mirrored": gl.to_dict()})
         dropped = [{"hand": "right", **d.to_dict()} for d in right.dropped]
         dropped += [{"hand": "left", **d.to_dict()} for d in left.dropped]
@@ -633,7 +632,7 @@ class _Runner:
                           for t in (p.pose, p.global_orient, p.transl))]
         order = sorted(finite, key=lambda i: float(energy[i]))
         kind = self.config.hand_kind
-        hands = [{s: (batch.hands[s].index(i).to("cpu"), kind) for s in ("right", "left")} for i in order]
+        hands = [Hands.from_params(batch.hands, kind).index(i) for i in order]
         extras = [{"init_index": i, "energy": float(energy[i])} for i in order]
         dropped = [{"index": i, "stage": "energy", "iteration": cfg.iterations, "reason": "non-finite values"}
                    for i in range(self.config.n) if i not in finite]

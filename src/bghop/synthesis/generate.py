@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from bghop.fields.encode import decode_grid
 from bghop.fields.fit import FitConfig
 from bghop.hands import HandModel
-from bghop.hands.params import HandParams
+from bghop.hands.params import Hands
 from bghop.models.autoencoder import ObjectAutoencoder
 from bghop.models.decode import samples_to_grids
 from bghop.models.prior import InteractionPrior
@@ -63,13 +63,13 @@ class GeneratedSample:
     Attributes:
         index: sample number in the batch.
         object_mesh: marching-cubes surface of the decoded SDF.
-        hands: ``{"right": (HandParams (batch 1), kind), "left": ...}``.
+        hands: :class:`~bghop.hands.params.Hands` (batch 1).
         right_residual / left_residual: RMS keypoint residual of the field fits (n units).
     """
 
     index: int
     object_mesh: trimesh.Trimesh
-    hands: dict[str, tuple[HandParams, str]]
+    hands: Hands
     right_residual: float
     left_residual: float | None
 

@@ -46,7 +46,7 @@ from bghop.eval.physics import PhysicsConfig, StabilityResult
 from bghop.fields.frame import FrameConfig
 from bghop.hands import HandModel, load_hand
 from bghop.hands.frames import palm_center, palm_frame, place_hand
-from bghop.hands.params import HandParams
+from bghop.hands.params import HandParams, Hands
 from bghop.hands.poses import named_pose
 from bghop.models.autoencoder import ObjectAutoencoder
 from bghop.models.prior import InteractionPrior
@@ -221,7 +221,7 @@ class Grasp:
 
     Attributes:
         index: which initialisation it came from.
-        hands: ``{"right": (HandParams (batch 1), kind), "left": ...}``.
+        hands: :class:`~bghop.hands.params.Hands` (batch 1), on the run's device.
         sds_score: the prior's denoising score (lower = more plausible).
         energy: final refinement energy.
         metrics: geometric metrics.
@@ -231,7 +231,7 @@ class Grasp:
     """
 
     index: int
-    hands: dict[str, tuple[HandParams, str]]
+    hands: Hands
     sds_score: float
     energy: float
     metrics: GraspMetrics
@@ -577,7 +577,7 @@ class GraspSynthesizer:
         for i in tqdm(keep, desc="rank", disable=not progress, leave=False):
             hp = {s: hands[s].index(i) for s in self.sides}
             c = check_grip(mesh, hp, layers, grip)
-            grasps.append(Grasp(index=ids[i], hands={s: (c.hands[s].to("cpu"), self.hand_kind) for s in self.sides},
+            grasps.append(Grasp(index=ids[i], hands=Hands.from_params(c.hands, self.hand_kind),
                                 sds_score=float(sds_scores[i]), energy=float(energy[i]), metrics=c.metrics,
                                 stability=c.stability, squeeze=c.squeeze))
         if grasps:

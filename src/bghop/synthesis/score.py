@@ -88,8 +88,8 @@ class PriorScorer:
     def __call__(self, sample: SampleInputs) -> float:
         if set(sample.hands) != {"right", "left"}:
             raise ValueError("the bimanual prior scores two-hand samples only")
-        layers = {s: self._layer(kind, s) for s, (_, kind) in sample.hands.items()}
-        params = {s: p.to(self.device, torch.float32) for s, (p, _) in sample.hands.items()}
+        layers = {s: self._layer(sample.hands.kind, s) for s in sample.hands.sides}
+        params = {s: p.to(self.device, torch.float32) for s, p in sample.hands.items()}
         builder = InteractionGridBuilder(layers, self.prior.config.grid_settings,
                                          self._object_sdf(sample.object_mesh), self.autoencoder)
         v = variables_from_params(params, builder.j0)

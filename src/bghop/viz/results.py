@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 import trimesh
 
 from bghop.core.io import atomic_folder
-from bghop.hands import HandModel, load_hand
-from bghop.hands.params import HandParams, load_hands_json, save_hands_json
+from bghop.hands import HandModel
+from bghop.hands.params import Hands, load_hands_json, save_hands_json
+from bghop.hands.posing import HandLayers, pose_hands
 from bghop.viz.render import COLORS, RenderMesh, render_meshes
 
 logger = logging.getLogger(__name__)
@@ -32,27 +32,23 @@ class ResultSample:
 
     Attributes:
         object_mesh: metres.
-        hands: ``{"right": (HandParams (batch 1), kind), "left": ...}``.
+        hands: :class:`~bghop.hands.params.Hands` (batch 1).
         title: caption of the render.
         extra: extra entries stored in ``hands.json`` (e.g. metrics).
     """
 
     object_mesh: trimesh.Trimesh
-    hands: dict[str, tuple[HandParams, str]]
+    hands: Hands
     title: str | None = None
     extra: dict = field(default_factory=dict)
 
 
-def hand_meshes(hands: dict[str, tuple[HandParams, str]], layers: dict[str, HandModel] | None = None,
+def hand_meshes(hands: Hands, layers: dict[str, HandModel] | HandLayers | None = None,
                 mano_dir: str | os.PathLike | None = None) -> dict[str, trimesh.Trimesh]:
-    """Posed hand meshes (metres) for each hand in ``hands``."""
-    out = {}
-    for side, (p, kind) in hands.items():
-        layer = (layers or {}).get(side) or load_hand(kind, side=side, model_dir=mano_dir)
-        with torch.no_grad():
-            v = layer(*(t.to(torch.float32) for t in (p.pose, p.global_orient, p.transl, p.betas))).vertices[0]
-        out[side] = trimesh.Trimesh(v.numpy(), layer.faces.numpy(), process=False)
-    return out
+    """Posed hand meshes (metres) for each hand in ``hands`` (:func:`bghop.hands.posing.pose_hands`)."""
+    if not isinstance(layers, HandLayers):
+        layers = HandLayers(mano_dir, layers=layers)
+    return {s: h.mesh for s, h in pose_hands(Hands.coerce(hands), layers).items()}
 
 
 def write_result_folder(out_dir: str | os.PathLike, sample: ResultSample, layers: dict[str, HandModel] | None = None,

@@ -227,7 +227,7 @@ def _load_sample(path: Path, label: str, stored: dict[str, Any]) -> ViewerSample
             hands[side] = _load_mesh(f)
         elif side in result.hands:  # mesh missing: pose the layer from hands.json
             try:
-                hands[side] = hand_meshes({side: result.hands[side]})[side]
+                hands[side] = hand_meshes(result.hands)[side]
             except (OSError, ValueError) as e:
                 raise ViewerError(f"{f} is missing and the {side} hand cannot be posed from hands.json: {e}") from e
     raw = _read_json(path / "hands.json")
