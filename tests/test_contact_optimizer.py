@@ -4,7 +4,9 @@ import trimesh
 
 from bghop.contact.energies import (ObjectSDF, contact_energy, contact_points, hand_hand_energy, penetration_energy,
                                     wrench_energy)
-from bghop.contact.optimizer import EnergyConfig, _wrap_directions, optimize_grasps, squeeze_pose
+from bghop.contact.init import wrap_directions as _wrap_directions
+from bghop.contact.objective import ObjectiveConfig
+from bghop.contact.optimizer import EnergyConfig, optimize_grasps, squeeze_pose
 from bghop.hands import load_hand
 from bghop.hands.frames import palm_center
 from bghop.hands.poses import named_pose
@@ -103,9 +105,9 @@ def test_one_hand_starts_wrapped_around_the_long_axis():
 
 def test_thin_objects_are_optimised_on_every_vertex():
     hands = {"right": load_hand("open", side="right")}
-    cfg = EnergyConfig(iterations=0, skin_stride=3, thin_depth=0.01)
+    cfg = EnergyConfig(iterations=0, objective=ObjectiveConfig(skin_stride=3, thin_depth=0.01))
     slab = trimesh.creation.box(extents=(0.2, 0.15, 0.012))  # 6 mm deep at most: a tray bottom, a bowl wall
     block = trimesh.creation.box(extents=(0.2, 0.15, 0.06))
     assert optimize_grasps(slab, hands, 1, cfg).skin_stride == 1
     assert optimize_grasps(block, hands, 1, cfg).skin_stride == 3
-    assert optimize_grasps(slab, hands, 1, EnergyConfig(iterations=0, skin_stride=3, thin_depth=0.0)).skin_stride == 3
+    assert optimize_grasps(slab, hands, 1, EnergyConfig(iterations=0, objective=ObjectiveConfig(skin_stride=3, thin_depth=0.0))).skin_stride == 3

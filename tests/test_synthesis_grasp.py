@@ -139,7 +139,7 @@ def test_nan_grasp_is_dropped_and_reported(tmp_path, ae, layers):
 
 
 def test_nan_during_optimisation_freezes_only_that_grasp(layers):
-    from bghop.synthesis.grasp import _NaNGuard
+    from bghop.synthesis.guard import NaNGuard as _NaNGuard
 
     v = initial_grasps(layers, BOX, 3, seed=0).clone(requires_grad=True)
     dropped = []

@@ -8,10 +8,11 @@ error rather than a silently ignored setting.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-__all__ = ["config_from_dict"]
+__all__ = ["config_from_dict", "legacy_parts"]
 
 T = TypeVar("T")
 
@@ -41,3 +42,30 @@ def config_from_dict(cls: type[T], d: Mapping[str, Any], what: str,
             v = tuple(tuple(x) if isinstance(x, list) else x for x in v)
         kw[k] = v
     return cls(**kw)
+
+
+def legacy_parts(what: str, kwargs: Mapping[str, Any], mapping: Mapping[str, tuple[str, str]],
+                 stacklevel: int = 3) -> dict[str, dict[str, Any]]:
+    """Sort keyword arguments of an earlier, flat config layout into the nested configs that hold them now.
+
+    Args:
+        what: the config's name for messages (``"EnergyConfig"``).
+        kwargs: the flat keywords given.
+        mapping: flat name → (nested field, its key).
+        stacklevel: where the :class:`DeprecationWarning` points.
+    Returns:
+        ``{nested field: {key: value}}``.
+    Raises:
+        TypeError: a keyword that is neither a field nor a known flat name.
+    """
+    unknown = set(kwargs) - set(mapping)
+    if unknown:
+        raise TypeError(f"{what}() got unexpected keyword argument(s) {sorted(unknown)}")
+    parts: dict[str, dict[str, Any]] = {}
+    for k, v in kwargs.items():
+        part, key = mapping[k]
+        parts.setdefault(part, {})[key] = v
+    if kwargs:
+        where = ", ".join(f"{k} -> {'.'.join(mapping[k])}" for k in kwargs)
+        warnings.warn(f"{what}: flat keywords are deprecated ({where})", DeprecationWarning, stacklevel=stacklevel)
+    return parts

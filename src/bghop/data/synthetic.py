@@ -90,6 +90,7 @@ class SynthConfig:
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        d["energy"] = self.energy.to_dict()
         d["grid"] = self.grid.to_dict()
         return d
 

@@ -22,11 +22,12 @@ import torch
 from torch import Tensor
 
 from bghop.core.rotations import matrix_to_axis_angle
-from bghop.core.transforms import apply_transform, kabsch
-from bghop.fields.frame import hand_rest_joints, nTh_from_joints
+from bghop.core.transforms import apply_transform, kabsch, make_transform
+from bghop.fields.frame import frame_center, hand_rest_joints, nTh_from_joints
 from bghop.fields.skeletal import FieldConfig, keypoints_from_field, skeletal_field
 from bghop.hands.params import HandParams
 from bghop.hands.base import HandModel
+from bghop.hands.frames import hand_translation
 
 logger = logging.getLogger(__name__)
 
@@ -192,7 +193,7 @@ def fit_left_hand(
     fit = kabsch(rest[:, root], target_h[:, [r - 1 for r in root]], weights=root_w + 1e-6)
     j0 = rest[:, 0]
     orient0 = matrix_to_axis_angle(fit.R)
-    transl0 = fit.t - j0 + (fit.R @ j0[..., None])[..., 0]
+    transl0 = hand_translation(make_transform(fit.R, fit.t), j0)
 
     pose = zeros45.clone().requires_grad_()
     orient = orient0.detach().clone().requires_grad_()
@@ -235,7 +236,7 @@ def recover_hands(
         if left_hand is None:
             raise ValueError("a left field needs a left hand layer")
         with torch.no_grad():
-            c = hand_rest_joints(right_hand, right.pose, right.betas)[:, 5] + right.pose.new_tensor(field_cfg.frame.offset)
+            c = frame_center(hand_rest_joints(right_hand, right.pose, right.betas), field_cfg.frame)
         left, l_res, valid = fit_left_hand(left_hand, left_field, c, field_cfg, cfg)
         if not bool(valid.all()):
             logger.warning("%d of %d left-hand fields have fewer than 3 root keypoints inside the grid; "

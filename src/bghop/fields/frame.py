@@ -8,7 +8,8 @@ finger articulation. The grid spans ``[-1.5, 1.5]³`` in ``n``, a 0.6 m cube.
 
 A hand placed in another frame ``o`` (object/world) with ``global_orient = ω`` and ``transl = t``
 maps its own frame by ``oTh = [R(ω) | J0 − R J0 + t]`` (rotation about the rest wrist ``J0``,
-smplx convention), so ``nTo = nTh · oTh⁻¹``.
+:func:`bghop.hands.frames.hand_transform`), so ``nTo = nTh · oTh⁻¹``. :func:`frame_center` is the
+one place the centre ``c`` is computed.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from dataclasses import asdict, dataclass
 from torch import Tensor
 
 from bghop.core.rotations import axis_angle_to_matrix
-from bghop.core.transforms import invert_transform, make_transform, scale_transform
+from bghop.core.transforms import invert_transform, scale_transform
 from bghop.hands.base import HandModel
+from bghop.hands.frames import hand_transform
 
-__all__ = ["FrameConfig", "hand_rest_joints", "nTh_from_joints", "compute_nTh", "compute_oTh", "compute_nTo"]
+__all__ = ["FrameConfig", "hand_rest_joints", "frame_center", "nTh_from_joints", "compute_nTh", "compute_oTh",
+           "compute_nTo"]
 
 
 @dataclass(frozen=True)
@@ -63,10 +66,15 @@ def hand_rest_joints(hand: HandModel, pose: Tensor, betas: Tensor | None = None)
     return hand.keypoints(pose, zeros, zeros, betas)
 
 
+def frame_center(joints_h: Tensor, cfg: FrameConfig = FrameConfig()) -> Tensor:
+    """The normalised frame's centre ``c`` ``(B, 3)`` in the hand frame ``h``: the index MCP of the
+    keypoints ``(B, 21, 3)`` (in ``h``) plus ``cfg.offset``, metres."""
+    return joints_h[:, 5] + joints_h.new_tensor(cfg.offset)
+
+
 def nTh_from_joints(joints_h: Tensor, cfg: FrameConfig = FrameConfig()) -> Tensor:
     """``(B, 21, 3)`` keypoints in ``h`` → ``nTh`` ``(B, 4, 4)``."""
-    c = joints_h[:, 5] + joints_h.new_tensor(cfg.offset)
-    return scale_transform(cfg.scale, c)
+    return scale_transform(cfg.scale, frame_center(joints_h, cfg))
 
 
 def compute_nTh(hand: HandModel, pose: Tensor, betas: Tensor | None = None, cfg: FrameConfig = FrameConfig()) -> Tensor:
@@ -86,9 +94,7 @@ def compute_oTh(hand: HandModel, global_orient: Tensor, transl: Tensor, betas: T
     B = global_orient.shape[0]
     zeros = global_orient.new_zeros(B, 45)
     j0 = hand_rest_joints(hand, zeros, betas)[:, 0]
-    R = axis_angle_to_matrix(global_orient)
-    t = j0 - (R @ j0[..., None])[..., 0] + transl
-    return make_transform(R, t)
+    return hand_transform(axis_angle_to_matrix(global_orient), transl, j0)
 
 
 def compute_nTo(

@@ -1,6 +1,14 @@
-"""Anatomical frames from keypoints, and placing a hand so its palm faces a given way.
+"""Where a hand is: its rest-wrist placement convention, anatomical frames from keypoints, and placing a
+hand so its palm faces a given way.
 
-Used by renders (two hands facing each other), by grasp initialisation and by field fitting.
+**The rest-wrist convention** (every hand layer, MANO's and smplx's): ``global_orient`` rotates the
+hand about its rest wrist ``J0`` (the wrist joint with zero articulation and placement), and
+``transl`` is added last. So a hand whose own frame ``h`` sits at the rigid transform ``aTh`` in a
+frame ``a`` has ``aTh = [R | J0 − R J0 + t]``. :func:`hand_transform` and :func:`hand_translation`
+are the only place this is written out.
+
+Used by renders (two hands facing each other), by grasp initialisation, by the normalised frame
+and by field fitting.
 """
 
 from __future__ import annotations
@@ -11,9 +19,53 @@ import torch
 from torch import Tensor
 
 from bghop.core.rotations import matrix_to_axis_angle
+from bghop.core.transforms import make_transform
 from bghop.hands.base import HandModel
 
-__all__ = ["palm_frame", "palm_center", "HandPlacement", "place_hand"]
+__all__ = ["palm_frame", "palm_center", "HandPlacement", "place_hand", "rest_wrist", "hand_transform",
+           "hand_translation"]
+
+
+def rest_wrist(hand: HandModel, betas: Tensor | None = None, batch: int = 1, device: torch.device | str | None = None,
+               dtype: torch.dtype | None = None) -> Tensor:
+    """The rest wrist ``J0`` ``(B, 3)`` of a hand (zero articulation and placement), metres.
+
+    Args:
+        hand: hand layer.
+        betas: ``(B, 10)`` shape (zeros if None; then ``batch`` sets ``B``).
+        batch: ``B`` when ``betas`` is None.
+        device / dtype: of the zeros (default: the layer's).
+    """
+    if betas is not None:
+        batch, device, dtype = betas.shape[0], betas.device, betas.dtype
+    ref = hand.faces.device if device is None else device
+    zeros = torch.zeros(batch, 45, device=ref, dtype=dtype if dtype is not None else torch.get_default_dtype())
+    return hand.keypoints(zeros, zeros[:, :3], zeros[:, :3], betas)[:, 0]
+
+
+def hand_transform(R: Tensor, transl: Tensor, j0: Tensor) -> Tensor:
+    """``aTh`` ``(B, 4, 4)`` of a hand placed by ``global_orient`` (as a rotation ``R`` ``(B, 3, 3)``) and
+    ``transl`` ``(B, 3)``: ``[R | J0 − R J0 + t]`` (module docstring).
+
+    Args:
+        R: ``(B, 3, 3)`` rotation.
+        transl: ``(B, 3)`` metres.
+        j0: ``(3,)`` or ``(B, 3)`` rest wrist (:func:`rest_wrist`).
+    """
+    t = j0 - (R @ j0[..., None])[..., 0] + transl
+    return make_transform(R, t)
+
+
+def hand_translation(aTh: Tensor, j0: Tensor) -> Tensor:
+    """The ``transl`` ``(B, 3)`` that places a hand at the rigid ``aTh`` ``(B, 4, 4)`` (inverse of
+    :func:`hand_transform`; its ``global_orient`` is ``aTh``'s rotation).
+
+    Args:
+        aTh: ``(B, 4, 4)`` rigid transform of the hand's own frame.
+        j0: ``(3,)`` or ``(B, 3)`` rest wrist.
+    """
+    R, t = aTh[..., :3, :3], aTh[..., :3, 3]
+    return t - j0 + (R @ j0[..., None])[..., 0]
 
 
 def _normalize(v: Tensor) -> Tensor:

@@ -17,42 +17,42 @@ object autoencoder, and both hands' skeletal fields are computed from their keyp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
+import trimesh
 from torch import Tensor
 
 from bghop.contact.energies import ObjectSDF
+from bghop.contact.init import InitConfig, initial_hands
+from bghop.core.config import legacy_parts
 from bghop.core.rotations import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_rot6d, rot6d_to_matrix
-from bghop.core.transforms import apply_transform, invert_transform, make_transform
+from bghop.core.transforms import apply_transform, invert_transform
 from bghop.fields.encode import GridSettings, hand_params_in
-from bghop.fields.frame import hand_rest_joints
+from bghop.fields.frame import frame_center, hand_rest_joints
 from bghop.fields.layout import InteractionGrid
 from bghop.fields.skeletal import skeletal_field
 from bghop.geometry.grid import grid_coordinates
 from bghop.hands.base import HandModel, HandOutput
+from bghop.hands.frames import hand_transform, hand_translation
 from bghop.hands.params import HandParams
 from bghop.models.autoencoder import ObjectAutoencoder
 
 __all__ = ["GraspVariables", "PosedHands", "InteractionGridBuilder", "rigid_from_params", "params_from_rigid",
-           "variables_from_params"]
+           "variables_from_params", "initial_grasps"]
 
 
 def rigid_from_params(r6: Tensor, transl: Tensor, j0: Tensor) -> Tensor:
-    """``aTh`` ``(B, 4, 4)`` of a hand placed by a 6D rotation ``(B, 6)`` and ``transl`` ``(B, 3)``.
-
-    Hand-layer convention: the rotation is about the rest wrist ``j0`` ``(3,)``, so
-    ``aTh = [R | j0 − R j0 + t]`` (:func:`bghop.fields.frame.compute_oTh`).
-    """
-    R = rot6d_to_matrix(r6)
-    t = j0 - (R @ j0[:, None])[..., 0] + transl
-    return make_transform(R, t)
+    """``aTh`` ``(B, 4, 4)`` of a hand placed by a 6D rotation ``(B, 6)`` and ``transl`` ``(B, 3)``
+    (rotation about the rest wrist ``j0`` ``(3,)``: :func:`bghop.hands.frames.hand_transform`)."""
+    return hand_transform(rot6d_to_matrix(r6), transl, j0)
 
 
 def params_from_rigid(aTh: Tensor, j0: Tensor) -> tuple[Tensor, Tensor]:
     """Inverse of :func:`rigid_from_params`: ``(B, 4, 4)`` → 6D rotation ``(B, 6)``, ``transl`` ``(B, 3)``."""
-    R, t = aTh[:, :3, :3], aTh[:, :3, 3]
-    return matrix_to_rot6d(R), t - j0 + (R @ j0[:, None])[..., 0]
+    return matrix_to_rot6d(aTh[:, :3, :3]), hand_translation(aTh, j0)
 
 
 @dataclass
@@ -101,6 +101,11 @@ class GraspVariables:
             ok &= torch.isfinite(v.detach()).flatten(1).all(1)
         return ok
 
+    def groups(self) -> dict[str, list[Tensor]]:
+        """``{side: [pose, rot, transl]}`` for the hands present (optimiser parameter groups)."""
+        sides = ("right", "left") if self.bimanual else ("right",)
+        return {s: [getattr(self, f"{s}_{k}") for k in ("pose", "rot", "transl")] for s in sides}
+
     def select(self, index: Tensor) -> "GraspVariables":
         """The grasps at ``index`` (long or bool ``(B,)``)."""
         return GraspVariables(**{k: v[index] for k, v in self.tensors().items()})
@@ -148,15 +153,16 @@ class InteractionGridBuilder:
         self._points_n = grid_coordinates(settings.sdf_resolution, -e, e, device=dev).reshape(-1, 3)
         with torch.no_grad():
             self.j0 = {s: hand_rest_joints(h, torch.zeros(1, 45, device=dev))[0, 0] for s, h in layers.items()}
-        self._offset = torch.tensor(settings.field.frame.offset, dtype=torch.float32, device=dev)
 
     # -- hands ---------------------------------------------------------------------------------
-    def pose_hands(self, v: GraspVariables, vertices: bool = False) -> PosedHands:
+    def pose_hands(self, v: GraspVariables, vertices: bool = False,
+                   vertex_ids: Mapping[str, Tensor | None] | None = None) -> PosedHands:
         """Pose both hands (one layer call per hand).
 
         Args:
             v: the grasp state.
             vertices: also return the vertices in the object frame.
+            vertex_ids: with ``vertices``, only these vertices per side (None or a missing side: all).
         """
         B = v.batch_size
         zeros = v.right_pose.new_zeros(B, 3)
@@ -167,7 +173,9 @@ class InteractionGridBuilder:
         joints_h, verts_h = {}, {}
         for side, a in args.items():
             if vertices:
-                out: HandOutput = self.layers[side](*a)
+                ids = (vertex_ids or {}).get(side)
+                layer = self.layers[side]
+                out: HandOutput = layer(*a) if ids is None else layer.forward_subset(ids, *a)
                 joints_h[side], verts_h[side] = out.joints, out.vertices
             else:  # the grid needs only the keypoints: skip skinning the whole hand
                 joints_h[side] = self.layers[side].keypoints(*a)
@@ -191,8 +199,9 @@ class InteractionGridBuilder:
 
     # -- grid ----------------------------------------------------------------------------------
     def center_h(self, joints_h_right: Tensor) -> Tensor:
-        """The normalised frame's centre ``c`` ``(B, 3)`` in the right hand's frame (index MCP + offset)."""
-        return joints_h_right[:, 5] + self._offset
+        """The normalised frame's centre ``c`` ``(B, 3)`` in the right hand's frame (index MCP + offset,
+        :func:`bghop.fields.frame.frame_center`)."""
+        return frame_center(joints_h_right, self.settings.field.frame)
 
     def object_sdf_n(self, oTh: Tensor, c: Tensor) -> Tensor:
         """The object's SDF on the ``n`` grid, n units: ``(B, 1, R, R, R)``.
@@ -252,4 +261,35 @@ def variables_from_params(hands: dict[str, HandParams], j0: dict[str, Tensor]) -
         hTl = invert_transform(oTh) @ oTl
         l6, lt = params_from_rigid(hTl, j0["left"])
         v.left_pose, v.left_rot, v.left_transl = lp.pose.clone(), l6, lt
+    return v
+
+
+def initial_grasps(layers: Mapping[str, HandModel], mesh: trimesh.Trimesh, n: int, seed: int = 0,
+                   init: InitConfig = InitConfig(), device: torch.device | str = "cpu", **legacy) -> GraspVariables:
+    """``n`` diverse starting grasps around the object (:func:`bghop.contact.init.initial_hands`), as
+    :class:`GraspVariables` (the left hand relative to the right hand's frame).
+
+    Args:
+        layers: hand layers (``"right"``, optionally ``"left"``).
+        mesh: the object, metres.
+        n: number of grasps.
+        seed: random seed.
+        init: how the starts are drawn.
+        device: torch device.
+        **legacy: ``offset=`` / ``pose_noise=`` of earlier versions (deprecated: ``init=InitConfig(...)``).
+    """
+    parts = legacy_parts("initial_grasps", legacy, {"offset": ("init", "offset"), "pose_noise": ("init", "pose_noise")})
+    init = replace(init, **parts.get("init", {}))
+    device = torch.device(device)
+    starts = initial_hands(layers, mesh, n, np.random.default_rng(seed), init, device)
+    zeros45 = torch.zeros(1, 45, device=device)
+    j0 = {s: h(zeros45, zeros45[:, :3], zeros45[:, :3]).joints[0, 0].detach() for s, h in layers.items()}
+    r = starts["right"]
+    v = GraspVariables(r.pose, matrix_to_rot6d(axis_angle_to_matrix(r.global_orient)), r.transl)
+    if "left" in starts:
+        lft = starts["left"]
+        oTh = rigid_from_params(v.right_rot, v.right_transl, j0["right"])
+        oTl = rigid_from_params(matrix_to_rot6d(axis_angle_to_matrix(lft.global_orient)), lft.transl, j0["left"])
+        l6, ltr = params_from_rigid(torch.linalg.inv(oTh) @ oTl, j0["left"])
+        v.left_pose, v.left_rot, v.left_transl = lft.pose, l6, ltr
     return v

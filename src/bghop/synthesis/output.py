@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
@@ -20,9 +21,12 @@ from bghop.hands import HandModel
 from bghop.viz.render import contact_sheet
 from bghop.viz.results import ResultSample, write_result_folder
 
+if TYPE_CHECKING:
+    from bghop.synthesis.grasp import Grasp, GraspSynthesisResult
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["write_run", "write_json_atomic", "CONTACT_SHEET_NAME", "SUMMARY_NAME"]
+__all__ = ["write_run", "write_json_atomic", "grasp_summary", "save_grasps", "CONTACT_SHEET_NAME", "SUMMARY_NAME"]
 
 CONTACT_SHEET_NAME = "contact_sheet.png"
 SUMMARY_NAME = "summary.json"
@@ -81,3 +85,46 @@ def write_run(out_dir: str | os.PathLike, samples: list[ResultSample], summary: 
         contact_sheet(images, out / CONTACT_SHEET_NAME, cols=4)  # each render carries its title
     write_json_atomic(out / SUMMARY_NAME, summary)
     return out
+
+
+def grasp_summary(result: GraspSynthesisResult) -> dict:
+    """``summary.json`` content: run settings, timings, per-grasp metrics (best first) and dropped grasps."""
+    samples = [{"name": str(k), "rank": k, **g.to_dict()} for k, g in enumerate(result.grasps)]
+    return {"kind": "grasp", "text": result.text, "settings": result.settings, "timings_s": result.timings,
+            "warnings": result.warnings, "sds_error_per_iteration": result.sds_error, "samples": samples,
+            "dropped": [d.to_dict() for d in result.dropped]}
+
+
+def _title(k: int, g: Grasp) -> str:
+    parts = [f"#{k}"]
+    if g.stability is not None:
+        parts.append("stable" if g.stability.success else "unstable")
+    parts.append("contact" if g.metrics.contact_both else "no contact")
+    parts.append(f"pen {g.metrics.penetration_max_m * 1000:.1f} mm")
+    return " · ".join(parts)
+
+
+def save_grasps(result: GraspSynthesisResult, out_dir: str | os.PathLike, layers: dict[str, HandModel] | None = None,
+                mano_dir: str | os.PathLike | None = None, render: bool = True, progress: bool = True) -> Path:
+    """Write the grasps best first as result folders ``DIR/<k>/``, a contact sheet and ``summary.json``.
+
+    The hand meshes are the ones the ranking posed (:attr:`Grasp.posed <bghop.synthesis.grasp.Grasp>`);
+    hands are posed again only for grasps that lack them.
+
+    Args:
+        result: from :class:`~bghop.synthesis.grasp.GraspSynthesizer`.
+        out_dir: run folder.
+        layers: hand layers to reuse (loaded by kind otherwise).
+        mano_dir: MANO folder for MANO hands.
+        render: write renders and the contact sheet.
+        progress: tqdm progress bar.
+    Returns:
+        the folder.
+    """
+    samples = []
+    for k, g in enumerate(result.grasps):
+        extra = {"rank": k, "rank_score": g.rank_score, "sds_score": g.sds_score, "text": result.text}
+        samples.append(ResultSample(result.object_mesh, g.hands, title=_title(k, g), extra=extra,
+                                    posed=g.posed or None))
+    return write_run(out_dir, samples, grasp_summary(result), layers=layers, mano_dir=mano_dir, render=render,
+                     progress=progress)

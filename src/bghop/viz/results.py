@@ -18,7 +18,7 @@ import trimesh
 from bghop.core.io import atomic_folder
 from bghop.hands import HandModel
 from bghop.hands.params import Hands, load_hands_json, save_hands_json
-from bghop.hands.posing import HandLayers, pose_hands
+from bghop.hands.posing import HandLayers, PosedHand, pose_hands
 from bghop.viz.render import COLORS, RenderMesh, render_meshes
 
 logger = logging.getLogger(__name__)
@@ -35,12 +35,17 @@ class ResultSample:
         hands: :class:`~bghop.hands.params.Hands` (batch 1).
         title: caption of the render.
         extra: extra entries stored in ``hands.json`` (e.g. metrics).
+        posed: the hands already posed (e.g. by the checks), written as they are; None: posed here.
     """
 
     object_mesh: trimesh.Trimesh
     hands: Hands
     title: str | None = None
     extra: dict = field(default_factory=dict)
+    posed: dict[str, PosedHand] | None = None
+
+    def __post_init__(self) -> None:
+        self.hands = Hands.coerce(self.hands)
 
 
 def hand_meshes(hands: Hands, layers: dict[str, HandModel] | HandLayers | None = None,
@@ -67,7 +72,8 @@ def write_result_folder(out_dir: str | os.PathLike, sample: ResultSample, layers
     out_dir = Path(out_dir)
     with atomic_folder(out_dir) as tmp:
         sample.object_mesh.export(tmp / "object.obj")
-        meshes = hand_meshes(sample.hands, layers, mano_dir)
+        meshes = ({s: h.mesh for s, h in sample.posed.items()} if sample.posed is not None
+                  else hand_meshes(sample.hands, layers, mano_dir))
         for side, m in meshes.items():
             m.export(tmp / f"{side}_hand.obj")
         save_hands_json(tmp / "hands.json", sample.hands, extra=sample.extra or None)

@@ -1,0 +1,136 @@
+"""The one grasp initialiser: ``n`` diverse starting grasps around an object.
+
+Each hand starts in the relaxed pose (plus articulation noise) with its palm facing the object's
+centre from a random direction, ``offset`` metres off the bounding box, with a random roll about
+that direction; the left hand starts on the opposite side. With one hand and ``wrap_single`` the
+start is a power grasp instead: the approach is perpendicular to the object's longest box axis,
+the fingers run around that axis and are curled ``wrap_curl`` of the way to a fist, so they wrap
+the narrow part as a hand wraps a bottle.
+
+Used by the prior-free optimiser (:mod:`bghop.contact.optimizer`) and by grasp synthesis
+(:mod:`bghop.synthesis.grasp`). Every random draw comes from one ``numpy`` generator in a fixed
+order, so a seed fixes the starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import trimesh
+from torch import Tensor
+
+from bghop.hands.base import HandModel
+from bghop.hands.frames import place_hand
+from bghop.hands.poses import named_pose
+
+__all__ = ["InitConfig", "HandStart", "initial_hands", "random_directions", "wrap_directions"]
+
+
+@dataclass(frozen=True)
+class InitConfig:
+    """How the starting grasps are drawn.
+
+    Attributes:
+        offset: metres between the object's bounding box and each palm.
+        pose_noise: std (radians) of the articulation noise added to the relaxed pose.
+        clamp_to_limits: project the noisy pose into the hand's joint limits.
+        wrap_single: one hand starts as a power grasp around the object's narrow part.
+        wrap_curl: that start's pose, this far from relaxed towards the fist (0 relaxed, 1 fist).
+    """
+
+    offset: float = 0.02
+    pose_noise: float = 0.1
+    clamp_to_limits: bool = True
+    wrap_single: bool = False
+    wrap_curl: float = 0.4
+
+
+@dataclass
+class HandStart:
+    """One hand's starting parameters for a batch (object frame).
+
+    Attributes:
+        pose: ``(n, 45)`` articulation.
+        global_orient: ``(n, 3)`` axis-angle about the rest wrist.
+        transl: ``(n, 3)`` metres.
+    """
+
+    pose: Tensor
+    global_orient: Tensor
+    transl: Tensor
+
+
+def random_directions(n: int, rng: np.random.Generator) -> np.ndarray:
+    """``(n, 3)`` unit vectors, uniform on the sphere."""
+    v = rng.normal(size=(n, 3))
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def wrap_directions(n: int, mesh: trimesh.Trimesh, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One-hand power-grasp starts: approach directions ``(n, 3)`` perpendicular to the object's
+    longest box axis, and finger directions ``(n, 3)`` around that axis (either way round)."""
+    axis = np.zeros(3)
+    axis[int(np.argmax(mesh.extents))] = 1.0
+    d = random_directions(n, rng)
+    d = d - (d @ axis)[:, None] * axis
+    d /= np.linalg.norm(d, axis=1, keepdims=True).clip(1e-9)
+    sign = np.where(rng.random(n) < 0.5, -1.0, 1.0)[:, None]
+    finger = sign * np.cross(axis, d)
+    tilt = rng.normal(scale=0.25, size=(n, 1))  # some tilt of the hand along the axis
+    finger = finger + tilt * axis
+    return d, finger / np.linalg.norm(finger, axis=1, keepdims=True)
+
+
+def _place(hand: HandModel, mesh: trimesh.Trimesh, dirs: np.ndarray, rng: np.random.Generator, cfg: InitConfig,
+           device: torch.device, fingers: np.ndarray | None = None, curl: float = 0.0) -> HandStart:
+    """Hands whose palms face the object centre from ``dirs``, fingers along ``fingers`` (a random
+    roll when None), in the relaxed pose moved ``curl`` of the way to the fist, plus noise."""
+    n = len(dirs)
+    g = torch.Generator().manual_seed(int(rng.integers(1 << 31)))
+    pose = named_pose("relaxed", side=hand.side)
+    if curl:
+        pose = torch.lerp(pose, named_pose("fist", side=hand.side), curl)
+    pose = pose[None].repeat(n, 1) + cfg.pose_noise * torch.randn(n, 45, generator=g)
+    lim = hand.joint_limits
+    if cfg.clamp_to_limits and lim is not None:
+        pose = lim.clamp(pose)
+    pose = pose.to(device)
+    d = torch.tensor(dirs, dtype=torch.float32, device=device)
+    center = torch.tensor(mesh.bounds.mean(0), dtype=torch.float32, device=device)
+    # distance from the centre to the surface along d, from the bounding box (a conservative start)
+    half = torch.tensor(mesh.extents / 2, dtype=torch.float32, device=device)
+    reach = (half / d.abs().clamp_min(1e-6)).min(dim=1).values
+    anchor = center + d * (reach[:, None] + cfg.offset)
+    roll = torch.tensor(random_directions(n, rng) if fingers is None else fingers, dtype=torch.float32, device=device)
+    finger = roll - (roll * d).sum(-1, keepdim=True) * d
+    with torch.no_grad():
+        pl = place_hand(hand, pose, finger, -d, anchor, offset=0.0)
+    return HandStart(pose, pl.global_orient, pl.transl)
+
+
+def initial_hands(layers: Mapping[str, HandModel], mesh: trimesh.Trimesh, n: int, rng: np.random.Generator,
+                  cfg: InitConfig = InitConfig(), device: torch.device | str = "cpu") -> dict[str, HandStart]:
+    """``n`` starting grasps of ``mesh`` (module docstring).
+
+    Args:
+        layers: hand layers by side (``"right"``, optionally ``"left"``).
+        mesh: the object, metres, object frame.
+        n: number of grasps.
+        rng: the random generator (advanced by the draws).
+        cfg: how to draw.
+        device: torch device of the results.
+    Returns:
+        ``{side: HandStart}`` in the object frame.
+    """
+    device = torch.device(device)
+    if "left" not in layers and cfg.wrap_single:
+        dirs, fingers = wrap_directions(n, mesh, rng)
+        return {"right": _place(layers["right"], mesh, dirs, rng, cfg, device, fingers, cfg.wrap_curl)}
+    dirs = random_directions(n, rng)
+    out = {"right": _place(layers["right"], mesh, dirs, rng, cfg, device)}
+    if "left" in layers:
+        out["left"] = _place(layers["left"], mesh, -dirs, rng, cfg, device)
+    return out
