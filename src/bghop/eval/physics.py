@@ -85,11 +85,14 @@ class StabilityResult:
         displacement: ``{"+x": d, ...}`` centre-of-mass displacement after ``duration``.
         success: all displacements under the threshold.
         mass: object mass, kg.
+        steps: ``mj_step`` calls made, over all directions simulated (``6 · duration / timestep``
+            for a full run, fewer when ``stop_early`` cut it short).
     """
 
     displacement: dict[str, float]
     success: bool
     mass: float
+    steps: int = 0
     extra: dict = field(default_factory=dict)
 
     @property
@@ -251,6 +254,7 @@ def simulate_stability(object_mesh: trimesh.Trimesh, holders: list[np.ndarray],
     bid = model.body("object").id
     steps = int(round(cfg.duration / cfg.timestep))
     disp = {}
+    taken = 0  # mj_step calls, all directions together
     for name, d in DIRECTIONS.items():
         mujoco.mj_resetData(model, data)
         mujoco.mj_forward(model, data)
@@ -258,6 +262,7 @@ def simulate_stability(object_mesh: trimesh.Trimesh, holders: list[np.ndarray],
         model.opt.gravity[:] = cfg.gravity * np.asarray(d)
         for k in range(steps):
             mujoco.mj_step(model, data)
+            taken += 1
             if stop_early and k % 25 == 24:
                 moved = data.xipos[bid] - start
                 if not (np.all(np.isfinite(moved)) and np.linalg.norm(moved) < cfg.success_threshold):
@@ -267,4 +272,4 @@ def simulate_stability(object_mesh: trimesh.Trimesh, holders: list[np.ndarray],
         if stop_early and disp[name] >= cfg.success_threshold:
             break
     success = len(disp) == len(DIRECTIONS) and all(v < cfg.success_threshold for v in disp.values())
-    return StabilityResult(displacement=disp, success=success, mass=float(model.body_mass[bid]))
+    return StabilityResult(displacement=disp, success=success, mass=float(model.body_mass[bid]), steps=taken)

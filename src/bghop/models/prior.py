@@ -250,23 +250,33 @@ class InteractionPrior(nn.Module):
             texts: ``B`` prompts.
             steps: respaced sampling steps.
             guidance: CFG scale (1 = no guidance).
-            generator: CPU generator for reproducible noise.
+            generator: CPU generator for reproducible noise (the start noise and, for ``"ddpm"``,
+                each step's noise are drawn from it on the CPU and moved to the model's device, so a
+                seed gives the same noise on every device).
             sampler: ``"ddim"`` (deterministic given the start noise) or ``"ddpm"``.
+            progress: show a progress bar.
+            resolution: grid points per axis (default: the prior's field resolution).
         Returns:
-            ``(B, C, r, r, r)`` in network space; :meth:`denormalize` gives latent + fields.
+            ``(B, C, r, r, r)`` in network space, on the model's device; :meth:`denormalize` gives
+            latent + fields.
         """
+        dev = self.device
         r = resolution or int(self.config.grid["field"]["resolution"])
         b = len(texts)
         sched = make_scheduler(self.config.diffusion, sampler)
         sched.set_timesteps(steps)
         cond = self.encode_text(list(texts))
         uncond = self.encode_text([""] * b)
-        x = torch.randn((b, self.layout.num_channels, r, r, r), generator=generator).to(self.device)
+        x = torch.randn((b, self.layout.num_channels, r, r, r), generator=generator).to(dev)
+        # The scheduler's update stays on ``dev``: its coefficients are 0-d CPU tensors, which combine with
+        # tensors on any device, and diffusers' ``randn_tensor`` draws the DDPM step noise from a CPU
+        # generator on the CPU before moving it to ``dev``. On the CPU this is exactly the former
+        # ``sched.step(eps.cpu(), t, x.cpu())`` (same operations, same noise).
+        kw = {"generator": generator} if sampler == "ddpm" else {}
         for t in tqdm(sched.timesteps, desc="sampling", disable=not progress, leave=False):
-            tt = torch.full((b,), int(t), device=self.device, dtype=torch.long)
+            tt = torch.full((b,), int(t), device=dev, dtype=torch.long)
             eps = self.guided_eps(x, tt, cond, uncond, guidance)
-            kw = {"generator": generator} if sampler == "ddpm" else {}
-            x = sched.step(eps.cpu(), int(t), x.cpu(), **kw).prev_sample.to(self.device)
+            x = sched.step(eps, int(t), x, **kw).prev_sample
         return x
 
     # -- persistence ---------------------------------------------------------------------------
