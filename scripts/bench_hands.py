@@ -1,8 +1,9 @@
 """Benchmark: forward + backward of a batch of hands on the CPU (or --device), both kinds.
 
-MANO runs on a synthetic model file in the official format (bghop.hands.mano_fixture), which
-has MANO's sizes (778 vertices, 1538 faces), so timings carry over to the real files; pass
---mano-dir to time the user's real files instead.
+MANO runs on a synthetic model file in the official format (tests/mano_fixture.py, a test helper
+that is not installed with bghop, so run this from a checkout of the repository), which has
+MANO's sizes (778 vertices, 1538 faces), so timings carry over to the real files; pass
+--mano-dir to time the user's real files instead (the fixture is then not needed).
 
     python scripts/bench_hands.py --batch 64
 """
@@ -11,8 +12,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -58,7 +61,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         mano_dir = args.mano_dir
         if mano_dir is None:
-            from bghop.hands.mano_fixture import write_synthetic_mano
+            # the synthetic MANO writer is a test helper in the repository's tests/, not in the package
+            sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+            from mano_fixture import write_synthetic_mano
 
             for side in ("right", "left"):
                 write_synthetic_mano(tmp, side=side, seed=0)

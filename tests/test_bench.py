@@ -13,6 +13,7 @@ import pytest
 import torch
 import trimesh
 from grid_data import _unzero, tiny_prior
+from mano_fixture import write_synthetic_mano
 
 from bghop.cli.bench import DEFAULT_METHODS
 from bghop.cli.main import main
@@ -22,7 +23,6 @@ from bghop.eval import physics
 from bghop.eval.metrics import grasp_metrics
 from bghop.eval.report import find_sample_folders
 from bghop.hands import load_hand
-from bghop.hands.mano_fixture import write_synthetic_mano
 from bghop.hands.params import HandParams, load_hands_json
 from bghop.models.autoencoder import AutoencoderConfig, ObjectAutoencoder
 from bghop.models.prior import InteractionPrior, PriorConfig

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import trimesh
+from mano_fixture import write_synthetic_mano
 
 from bghop.core.rotations import axis_angle_to_matrix
 from bghop.core.transforms import make_transform
@@ -14,7 +15,6 @@ from bghop.data.shards import Manifest, ShardDataset
 from bghop.fields.encode import hand_params_in
 from bghop.fields.frame import compute_oTh
 from bghop.hands import load_hand
-from bghop.hands.mano_fixture import write_synthetic_mano
 from bghop.hands.params import HandParams
 
 F = 30

@@ -174,7 +174,7 @@ def test_recover_hands_from_clean_fields(hands):
 
 
 def test_recover_hands_works_for_mano(tmp_path):
-    from bghop.hands.mano_fixture import write_synthetic_mano
+    from mano_fixture import write_synthetic_mano
 
     for side in ("right", "left"):
         write_synthetic_mano(tmp_path, side=side)

@@ -11,6 +11,8 @@ import sys
 import numpy as np
 import pytest
 import torch
+from mano_fixture import synthetic_mano_arrays, write_synthetic_mano
+from test_hands_open import check_matrix_global_orient
 
 from bghop.hands import CONTACT_REGION_NAMES, KEYPOINT_NAMES, load_hand
 from bghop.hands.mano import (
@@ -18,10 +20,8 @@ from bghop.hands.mano import (
     MANOFileNotFoundError,
     MANOHand,
     MANOModelError,
-    _ChumpyStandIn,
-    _unwrap_chumpy_state,
 )
-from bghop.hands.mano_fixture import synthetic_mano_arrays, write_synthetic_mano
+from bghop.hands.mano_files import _ChumpyStandIn, _unwrap_chumpy_state
 
 smplx = pytest.importorskip("smplx")
 
@@ -195,6 +195,29 @@ def test_pca_matches_smplx(mano_dir, n, flat):
         ours(coeffs, orient[:, :2], transl)
     with pytest.raises(ValueError):
         load_hand("mano", model_dir=mano_dir, use_pca=True, num_pca_comps=46)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+@pytest.mark.parametrize("pca", [False, True])
+def test_rotation_matrix_global_orient_matches_axis_angle(mano_dir, side, pca):
+    """``global_orient`` as a ``(B, 3, 3)`` matrix gives the same hand as the axis-angle it encodes
+    (forward, keypoints, forward_subset; also with PCA poses), and gradients reach the matrix
+    (the checks are the open hand's, :func:`test_hands_open.check_matrix_global_orient`)."""
+    hand = load_hand("mano", side=side, model_dir=mano_dir, flat_hand_mean=False, use_pca=pca,
+                     num_pca_comps=9).double()
+    pose, orient, transl, betas = _inputs(4, seed=21 + pca, pose_dim=9 if pca else 45)
+    orient = torch.cat([2.5 * orient[:3], torch.zeros(1, 3, dtype=torch.float64)])  # large angles and the identity
+    check_matrix_global_orient(hand, pose, orient, transl, betas, torch.tensor([5, 0, 777, 300]), (1e-9, 1e-7))
+
+
+def test_global_orient_shape_errors_name_both_layouts(mano_dir):
+    hand = load_hand("mano", model_dir=mano_dir)
+    pose, transl = torch.zeros(2, 45), torch.zeros(2, 3)
+    for bad in (torch.zeros(2, 4), torch.zeros(2, 3, 4), torch.zeros(3, 3, 3)):
+        for call in (lambda o: hand(pose, o, transl), lambda o: hand.keypoints(pose, o, transl),
+                     lambda o: hand.forward_subset(torch.tensor([0, 1]), pose, o, transl)):
+            with pytest.raises(ValueError, match=r"\(B, 3\) \(axis-angle\) or \(B, 3, 3\) \(rotation matrix\)"):
+                call(bad)
 
 
 # ------------------------------------------------------------------------------------ left-hand fix

@@ -10,6 +10,7 @@ import pytest
 import torch
 import trimesh
 
+from bghop.core.rotations import axis_angle_to_matrix
 from bghop.hands import CONTACT_REGION_NAMES, load_hand
 from bghop.hands.frames import palm_frame
 from bghop.hands.open_hand import (
@@ -298,3 +299,48 @@ def test_keypoints_alone_match_the_full_forward():
         torch.testing.assert_close(sub.joints, full.joints)
         with pytest.raises(ValueError, match="pose"):
             hand.keypoints(pose[:, :40], orient, transl)
+
+
+# ------------------------------------------------------------------------------------ rotation-matrix global_orient
+def check_matrix_global_orient(hand, pose, orient, transl, betas, ids, grad_tol: tuple[float, float]) -> None:
+    """Assert that ``global_orient`` as the ``(B, 3, 3)`` matrix of ``orient`` gives the same hand as
+    ``orient`` (atol 1e-6) in ``forward``, ``keypoints`` and ``forward_subset``, that gradients reach
+    the matrix, and that through it they equal the axis-angle path's (``grad_tol`` = atol, rtol).
+    Shared with tests/test_hands_mano.py."""
+    R = axis_angle_to_matrix(orient)
+    aa, mat = hand(pose, orient, transl, betas), hand(pose, R, transl, betas)
+    torch.testing.assert_close(mat.vertices, aa.vertices, atol=1e-6, rtol=0)
+    torch.testing.assert_close(mat.joints, aa.joints, atol=1e-6, rtol=0)
+    torch.testing.assert_close(hand.keypoints(pose, R, transl, betas), aa.joints, atol=1e-6, rtol=0)
+    sub = hand.forward_subset(ids, pose, R, transl, betas)
+    torch.testing.assert_close(sub.vertices, aa.vertices[:, ids], atol=1e-6, rtol=0)
+    torch.testing.assert_close(sub.joints, aa.joints, atol=1e-6, rtol=0)
+    o1, o2 = orient.clone().requires_grad_(), orient.clone().requires_grad_()
+    Rg = axis_angle_to_matrix(o2)
+    Rg.retain_grad()
+    hand(pose, o1, transl, betas).vertices.square().sum().backward()
+    hand(pose, Rg, transl, betas).vertices.square().sum().backward()
+    assert Rg.grad is not None and torch.isfinite(Rg.grad).all() and Rg.grad.abs().sum() > 0
+    torch.testing.assert_close(o2.grad, o1.grad, atol=grad_tol[0], rtol=grad_tol[1])
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_rotation_matrix_global_orient_matches_axis_angle(side):
+    """``global_orient`` as a ``(B, 3, 3)`` matrix gives the same hand as the axis-angle it encodes."""
+    hand = load_hand("open", side=side)
+    g = torch.Generator().manual_seed(3)
+    pose, transl, betas = 0.3 * torch.randn(4, 45, generator=g), 0.1 * torch.randn(4, 3, generator=g), \
+        torch.randn(4, 10, generator=g)
+    orient = torch.cat([2.5 * torch.randn(3, 3, generator=g), torch.zeros(1, 3)])  # large angles and the identity
+    check_matrix_global_orient(hand, pose, orient, transl, betas, torch.tensor([7, 0, 2801, 100]), (1e-5, 1e-4))
+
+
+def test_global_orient_shape_errors_name_both_layouts(right):
+    pose, transl = torch.zeros(2, 45), torch.zeros(2, 3)
+    for bad in (torch.zeros(2, 4), torch.zeros(2, 9), torch.zeros(2, 3, 4), torch.zeros(3, 3, 3), torch.zeros(3, 3),
+                torch.zeros(2, 1, 3, 3)):
+        for call in (lambda o: right(pose, o, transl), lambda o: right.keypoints(pose, o, transl),
+                     lambda o: right.forward_subset(torch.tensor([0, 1]), pose, o, transl)):
+            with pytest.raises(ValueError, match=r"global_orient must have shape \(B, 3\) \(axis-angle\) or "
+                                                 r"\(B, 3, 3\) \(rotation matrix\) with B=2"):
+                call(bad)

@@ -178,7 +178,7 @@ def test_physics_ranking_puts_stable_first(ae):
 
 
 def test_official_mano_hands(tmp_path, ae):
-    from bghop.hands.mano_fixture import write_synthetic_mano
+    from mano_fixture import write_synthetic_mano
 
     for side in ("right", "left"):
         write_synthetic_mano(tmp_path, side=side)

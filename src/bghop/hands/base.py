@@ -4,7 +4,9 @@ Shapes and order (shared/DESIGN.md §3):
 
 * ``pose`` ``(B, 45)``: axis-angle of the 15 finger joints in MANO's native order
   (index 1-3, middle 1-3, pinky 1-3, ring 1-3, thumb 1-3); axes are model-frame axes at rest.
-* ``global_orient`` ``(B, 3)``: axis-angle of the wrist, a rotation about the rest wrist joint.
+* ``global_orient`` ``(B, 3)``: axis-angle of the wrist, a rotation about the rest wrist joint
+  ``J_0``; or the same rotation as a ``(B, 3, 3)`` matrix (optimisers that keep rotations as
+  6D/matrices pass them as they are, with no round trip through axis-angle).
 * ``transl`` ``(B, 3)`` metres, added last.
 * ``betas`` ``(B, 10)`` shape coefficients (zeros if omitted).
 * Output keypoints ``(B, 21, 3)`` in the "OpenPose" order :data:`KEYPOINT_NAMES`.
@@ -101,9 +103,13 @@ class JointLimits:
 def _check_inputs(pose: Tensor, global_orient: Tensor, transl: Tensor, betas: Tensor | None) -> Tensor:
     """Validate the shapes of a hand call; returns ``betas`` as ``(B, NUM_BETAS)``."""
     B = pose.shape[0] if pose.dim() == 2 else -1
-    for name, x, d in (("pose", pose, 45), ("global_orient", global_orient, 3), ("transl", transl, 3)):
+    for name, x, d in (("pose", pose, 45), ("transl", transl, 3)):
         if x.dim() != 2 or x.shape[1] != d or x.shape[0] != B:
             raise ValueError(f"{name} must have shape (B, {d}) with B={B}, got {tuple(x.shape)}")
+    g = tuple(global_orient.shape)
+    if not (g == (B, 3) or g == (B, 3, 3)):
+        raise ValueError(f"global_orient must have shape (B, 3) (axis-angle) or (B, 3, 3) (rotation matrix) "
+                         f"with B={B}, got {g}")
     if betas is None:
         return pose.new_zeros(B, NUM_BETAS)
     if betas.dim() != 2 or betas.shape[0] != B or betas.shape[1] > NUM_BETAS:
@@ -114,14 +120,17 @@ def _check_inputs(pose: Tensor, global_orient: Tensor, transl: Tensor, betas: Te
 
 
 class HandModel(nn.Module, abc.ABC):
-    """Base class: validates inputs, owns ``faces`` / ``side`` / ``kind``.
+    """Base class: validates inputs, owns ``faces`` / ``side`` / ``kind``, assembles keypoints.
 
-    Subclasses implement :meth:`_forward` and set ``faces`` (a non-persistent buffer, so
-    model assets never end up in checkpoints) and :attr:`contact_regions`.
+    Subclasses implement :meth:`_pose` (the posed skin, all of it or some vertices, and the 16
+    posed joints), set ``faces`` and ``tip_ids`` (non-persistent buffers, so model assets never
+    end up in checkpoints) and :attr:`contact_regions`, and may override :meth:`_finger_pose`
+    to take ``pose`` in another layout (MANO's PCA coefficients).
     """
 
     kind: str = "base"
-    faces: Tensor
+    faces: Tensor  # (F, 3) long
+    tip_ids: Tensor  # (5,) long: fingertip vertices (thumb, index, middle, ring, pinky)
 
     def __init__(self, side: str) -> None:
         super().__init__()
@@ -151,14 +160,22 @@ class HandModel(nn.Module, abc.ABC):
         """Pose the hand.
 
         Args:
-            pose: ``(B, 45)`` finger articulation, axis-angle.
-            global_orient: ``(B, 3)`` axis-angle about the rest wrist.
+            pose: ``(B, 45)`` finger articulation, axis-angle (a layer may take another layout:
+                MANO with ``use_pca`` takes ``(B, num_pca_comps)`` PCA coefficients).
+            global_orient: the wrist's rotation about the rest wrist ``J_0``: ``(B, 3)``
+                axis-angle, or ``(B, 3, 3)`` rotation matrix (taken as given: not checked for
+                orthonormality). Both give the same hand.
             transl: ``(B, 3)`` metres.
-            betas: ``(B, 10)`` shape, zeros if None.
+            betas: ``(B, 10)`` shape (``(B, <= 10)`` is zero-padded), zeros if None.
         Returns:
             :class:`HandOutput` with ``vertices (B, V, 3)`` and ``joints (B, 21, 3)`` in metres.
+        Raises:
+            ValueError: an argument has the wrong shape.
         """
-        return self._forward(pose, global_orient, transl, _check_inputs(pose, global_orient, transl, betas))
+        pose = self._finger_pose(pose)
+        betas = _check_inputs(pose, global_orient, transl, betas)
+        verts, posed = self._pose(pose, global_orient, transl, betas, None)
+        return HandOutput(vertices=verts, joints=self._assemble_keypoints(posed, verts[:, self.tip_ids]))
 
     def keypoints(
         self,
@@ -170,7 +187,10 @@ class HandModel(nn.Module, abc.ABC):
         """The 21 keypoints ``(B, 21, 3)`` (metres) alone: ``forward(...).joints`` without skinning
         every vertex (only the five fingertip vertices), for fits and fields that never look at
         the skin. Same arguments as :meth:`forward`."""
-        return self._keypoints(pose, global_orient, transl, _check_inputs(pose, global_orient, transl, betas))
+        pose = self._finger_pose(pose)
+        betas = _check_inputs(pose, global_orient, transl, betas)
+        tips, posed = self._pose(pose, global_orient, transl, betas, self.tip_ids)
+        return self._assemble_keypoints(posed, tips)
 
     def forward_subset(
         self,
@@ -183,22 +203,39 @@ class HandModel(nn.Module, abc.ABC):
         """:meth:`forward` for some vertices only: ``vertices`` is ``(B, len(vertex_ids), 3)``
         (``forward(...).vertices[:, vertex_ids]``), ``joints`` all 21. Optimisers that sample the
         skin sparsely skip skinning the rest. Same other arguments as :meth:`forward`."""
+        pose = self._finger_pose(pose)
         betas = _check_inputs(pose, global_orient, transl, betas)
-        return self._forward_subset(vertex_ids.to(pose.device), pose, global_orient, transl, betas)
+        ids = vertex_ids.to(pose.device)
+        verts, posed = self._pose(pose, global_orient, transl, betas, torch.cat([ids, self.tip_ids]))
+        n = ids.shape[0]
+        return HandOutput(vertices=verts[:, :n], joints=self._assemble_keypoints(posed, verts[:, n:]))
 
-    def _forward_subset(self, ids: Tensor, pose: Tensor, global_orient: Tensor, transl: Tensor,
-                        betas: Tensor) -> HandOutput:
-        """Validated inputs in; subclasses override with a cheaper path."""
-        out = self._forward(pose, global_orient, transl, betas)
-        return HandOutput(vertices=out.vertices[:, ids], joints=out.joints)
+    def _finger_pose(self, pose: Tensor) -> Tensor:
+        """What the caller passes as ``pose`` → ``(B, 45)`` axis-angle (here: unchanged)."""
+        return pose
 
     @abc.abstractmethod
-    def _forward(self, pose: Tensor, global_orient: Tensor, transl: Tensor, betas: Tensor) -> HandOutput:
-        """Validated inputs in, :class:`HandOutput` out."""
+    def _pose(self, pose: Tensor, global_orient: Tensor, transl: Tensor, betas: Tensor,
+              ids: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Validated inputs in; the posed skin and skeleton out, both with ``transl`` added.
 
-    def _keypoints(self, pose: Tensor, global_orient: Tensor, transl: Tensor, betas: Tensor) -> Tensor:
-        """Validated inputs in, ``(B, 21, 3)`` keypoints out (subclasses override with a cheaper path)."""
-        return self._forward(pose, global_orient, transl, betas).joints
+        Args:
+            pose: ``(B, 45)`` axis-angle.
+            global_orient: ``(B, 3)`` axis-angle or ``(B, 3, 3)`` matrix
+                (:func:`bghop.hands.lbs.joint_rotations` turns both into what
+                :func:`bghop.hands.lbs.articulate` takes).
+            transl: ``(B, 3)``.
+            betas: ``(B, 10)``.
+            ids: ``(n,)`` vertex ids to pose, or None for every vertex.
+        Returns:
+            vertices ``(B, n or V, 3)`` and the 16 native joints ``(B, 16, 3)``, metres.
+        """
+
+    @staticmethod
+    def _assemble_keypoints(native: Tensor, tips: Tensor) -> Tensor:
+        """``(B, 16, 3)`` native joints and ``(B, 5, 3)`` fingertips → ``(B, 21, 3)`` keypoints
+        in :data:`KEYPOINT_NAMES` order."""
+        return torch.cat([native, tips], dim=1)[:, list(NATIVE_TO_KEYPOINT)]
 
     def extra_repr(self) -> str:
         return f"kind={self.kind!r}, side={self.side!r}"

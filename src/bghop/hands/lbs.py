@@ -5,6 +5,7 @@ Loper et al. 2015): each joint ``k`` rotates by ``R_k`` about its rest position 
 frame that is axis-aligned with the model frame at rest, so an axis-angle vector is expressed
 in model-frame axes. The root (wrist, index 0) carries the global orientation, i.e. the global
 rotation is about the rest wrist ``J_0`` (smplx convention), and ``transl`` is added last.
+The root rotation may be given as axis-angle or as a rotation matrix (:func:`joint_rotations`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from torch import Tensor
 from bghop.core.rotations import axis_angle_to_matrix
 from bghop.core.transforms import make_transform
 
-__all__ = ["rigid_chain", "skin", "articulate"]
+__all__ = ["rigid_chain", "skin", "articulate", "joint_rotations"]
 
 
 def rigid_chain(rot_mats: Tensor, joints: Tensor, parents: list[int]) -> tuple[Tensor, Tensor]:
@@ -58,6 +59,24 @@ def skin(vertices: Tensor, weights: Tensor, transforms: Tensor) -> Tensor:
     return (T[..., :3, :3] @ vertices[..., None])[..., 0] + T[..., :3, 3]
 
 
+def joint_rotations(global_orient: Tensor, pose: Tensor) -> Tensor:
+    """Every joint's rotation, root first, in the form :func:`articulate` takes.
+
+    Args:
+        global_orient: ``(B, 3)`` axis-angle or ``(B, 3, 3)`` rotation matrix of the root.
+        pose: ``(B, 3 (K-1))`` axis-angle of the other joints.
+    Returns:
+        ``(B, K, 3)`` axis-angle (``concat(global_orient, pose)``, unchanged) when
+        ``global_orient`` is axis-angle, else ``(B, K, 3, 3)`` matrices: the given root matrix
+        followed by the other joints' :func:`~bghop.core.rotations.axis_angle_to_matrix`.
+    """
+    B = pose.shape[0]
+    if global_orient.dim() == 3:
+        fingers = axis_angle_to_matrix(pose.reshape(B, -1, 3))  # (B, K-1, 3, 3)
+        return torch.cat([global_orient[:, None], fingers], dim=1)
+    return torch.cat([global_orient, pose], dim=1).reshape(B, -1, 3)
+
+
 def articulate(
     full_pose: Tensor,
     v_shaped: Tensor,
@@ -69,7 +88,8 @@ def articulate(
     """Pose a shaped template.
 
     Args:
-        full_pose: ``(B, K, 3)`` axis-angle; row 0 is the global orientation.
+        full_pose: the joint rotations, row 0 the global orientation: ``(B, K, 3)`` axis-angle
+            or ``(B, K, 3, 3)`` rotation matrices (see :func:`joint_rotations`).
         v_shaped: ``(B, V, 3)`` template with shape blend shapes applied.
         joints: ``(B, K, 3)`` rest joints of the shaped template.
         parents: kinematic tree.
@@ -80,7 +100,7 @@ def articulate(
         vertices ``(B, V, 3)`` and posed joints ``(B, K, 3)`` (before ``transl``).
     """
     B = full_pose.shape[0]
-    rot = axis_angle_to_matrix(full_pose)  # (B, K, 3, 3)
+    rot = full_pose if full_pose.dim() == 4 else axis_angle_to_matrix(full_pose)  # (B, K, 3, 3)
     v = v_shaped
     if posedirs is not None:
         eye = torch.eye(3, dtype=rot.dtype, device=rot.device)

@@ -3,8 +3,8 @@
 Interface and pose semantics are MANO's: the same 16-joint tree (:data:`~bghop.hands.base.PARENTS`),
 ``pose (B, 45)`` = axis-angle of the 15 finger joints in MANO's native order (index, middle,
 pinky, ring, thumb), joint frames axis-aligned with the model frame at rest (an axis-angle vector
-is in model axes), ``global_orient`` a rotation about the rest wrist, ``transl`` added last;
-skinning is :func:`bghop.hands.lbs.articulate`.
+is in model axes), ``global_orient`` a rotation about the rest wrist (``(B, 3)`` axis-angle or a
+``(B, 3, 3)`` matrix), ``transl`` added last; skinning is :func:`bghop.hands.lbs.articulate`.
 
 Rest layout = MANO's right hand in its own frame
 ------------------------------------------------
@@ -88,15 +88,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from bghop.hands.base import (
-    CONTACT_REGION_NAMES,
-    NATIVE_TO_KEYPOINT,
-    PARENTS,
-    HandModel,
-    HandOutput,
-    JointLimits,
-)
-from bghop.hands.lbs import articulate
+from bghop.hands.base import CONTACT_REGION_NAMES, PARENTS, HandModel, JointLimits
+from bghop.hands.lbs import articulate, joint_rotations
 
 logger = logging.getLogger(__name__)
 
@@ -214,27 +207,9 @@ class OpenHand(HandModel):
     def _pose(self, pose: Tensor, global_orient: Tensor, transl: Tensor, betas: Tensor,
               ids: Tensor | None) -> tuple[Tensor, Tensor]:
         """Posed vertices (all, or only ``ids``) and the 16 posed joints, both with ``transl``."""
-        B = pose.shape[0]
         v_t, sd, w = (self.v_template, self.shapedirs, self.weights) if ids is None else \
             (self.v_template[ids], self.shapedirs[ids], self.weights[ids])
         v_shaped = v_t + torch.einsum("vdk,bk->bvd", sd, betas)  # (B, V, 3)
         joints = self.j_template + torch.einsum("jdk,bk->bjd", self.jshapedirs, betas)  # (B, 16, 3)
-        full = torch.cat([global_orient, pose], dim=1).reshape(B, 16, 3)
-        verts, posed = articulate(full, v_shaped, joints, list(PARENTS), w)
+        verts, posed = articulate(joint_rotations(global_orient, pose), v_shaped, joints, list(PARENTS), w)
         return verts + transl[:, None], posed + transl[:, None]
-
-    def _forward(self, pose: Tensor, global_orient: Tensor, transl: Tensor, betas: Tensor) -> HandOutput:
-        verts, posed = self._pose(pose, global_orient, transl, betas, None)
-        kp = torch.cat([posed, verts[:, self.tip_ids]], dim=1)[:, list(NATIVE_TO_KEYPOINT)]  # (B, 21, 3)
-        return HandOutput(vertices=verts, joints=kp)
-
-    def _forward_subset(self, ids: Tensor, pose: Tensor, global_orient: Tensor, transl: Tensor,
-                        betas: Tensor) -> HandOutput:
-        verts, posed = self._pose(pose, global_orient, transl, betas, torch.cat([ids, self.tip_ids]))
-        n = ids.shape[0]
-        kp = torch.cat([posed, verts[:, n:]], dim=1)[:, list(NATIVE_TO_KEYPOINT)]  # (B, 21, 3)
-        return HandOutput(vertices=verts[:, :n], joints=kp)
-
-    def _keypoints(self, pose: Tensor, global_orient: Tensor, transl: Tensor, betas: Tensor) -> Tensor:
-        tips, posed = self._pose(pose, global_orient, transl, betas, self.tip_ids)
-        return torch.cat([posed, tips], dim=1)[:, list(NATIVE_TO_KEYPOINT)]  # (B, 21, 3)

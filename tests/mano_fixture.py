@@ -1,5 +1,8 @@
 """Synthetic MANO model files in the official on-disk format, for tests and benchmarks.
 
+A test helper, not part of the installed package: tests import it as ``from mano_fixture import ...``
+(pytest puts ``tests/`` on ``sys.path``); ``scripts/bench_hands.py`` adds ``tests/`` itself.
+
 They hold **no licensed data**. What matches the official ``MANO_RIGHT.pkl`` / ``MANO_LEFT.pkl`` is
 the *format*: a pickle of a dict with MANO's keys and shapes (``v_template (778, 3)``,
 ``f (1538, 3)`` uint32, ``J_regressor (16, 778)`` as a ``scipy.sparse.csc_matrix``,
