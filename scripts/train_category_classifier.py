@@ -17,7 +17,7 @@ Data (every category of :func:`bghop.data.objects.category_names`):
   classifier knows what each category looks like after the autoencoder — generated objects are
   always autoencoder decodes.
 
-Training: :func:`bghop.eval.faithfulness.fit_classifier` (random rotations and shifts of the
+Training: :func:`bghop.train.classifier.fit_classifier` (random rotations and shifts of the
 32³ pooled grids). Held-out evaluation: accuracy per source and per category and the confusion
 matrices (``REPORT/confusion.png``), with the same test-time rotation averaging ``bghop eval``
 uses. The model is written to ``--out`` (default: the package's shipped classifier) with the
@@ -40,13 +40,9 @@ from tqdm.auto import tqdm
 
 from bghop.data.objects import category_names, make_object
 from bghop.data.shards import TRUNCATION, ShardDataset
-from bghop.eval.faithfulness import (
-    CategoryClassifier,
-    ClassifierConfig,
-    FitConfig,
-    fit_classifier,
-)
 from bghop.geometry.sdf import mesh_to_sdf_grid
+from bghop.models.classifier import CategoryClassifier, ClassifierConfig
+from bghop.train.classifier import ClassifierFitConfig, fit_classifier
 
 logger = logging.getLogger("train_category_classifier")
 
@@ -282,8 +278,8 @@ def main() -> None:
     x_train, y_train = data.arrays(test=False)
     logger.info("data: %d training grids, %d held-out grids (%.0f s)", len(y_train), sum(data.test), t_data)
 
-    fit = FitConfig(steps=args.steps, batch_size=args.batch, lr=args.lr, seed=args.seed,
-                    max_seconds=args.max_minutes * 60)
+    fit = ClassifierFitConfig(steps=args.steps, batch_size=args.batch, lr=args.lr, seed=args.seed,
+                              max_seconds=args.max_minutes * 60)
     res = fit_classifier(model, x_train, y_train, fit)
     logger.info("trained %d steps in %.0f s, final loss %.3f, train accuracy %.1f%%", res.steps, res.seconds,
                 float(np.mean(res.losses[-50:])), 100 * res.train_accuracy)

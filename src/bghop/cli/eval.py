@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bghop.cli.main import CLIError, add_common
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from bghop.eval.faithfulness import ClassifierSource
 
-#: name of the scoring function looked up in :mod:`bghop.synthesis.sds` at run time
+logger = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -81,8 +84,27 @@ def _make_scorer(prior: str | None, autoencoder: str | None, device: str, notes:
     return PriorScorer(p, ae, device=device)
 
 
+def _classifier_source(folder: str | None, device: str) -> ClassifierSource:
+    """What ``evaluate_folders(classifier=...)`` gets: the ``--classifier`` folder's classifier, loaded at once
+    (an unreadable folder is an error before any work), or a lazy loader of the shipped one (loaded only when
+    some sample has a prompted category; in auto mode a failure becomes a note).
+
+    Raises:
+        CLIError: the folder does not exist or cannot be loaded.
+    """
+    from bghop.models.classifier import ClassifierError, load_category_classifier
+
+    if folder is None:
+        return functools.partial(load_category_classifier, None, device=device)
+    if not Path(folder).is_dir():
+        raise CLIError(f"classifier folder {folder} does not exist")
+    try:
+        return load_category_classifier(folder, device=device)
+    except ClassifierError as e:
+        raise CLIError(str(e)) from e
+
+
 def _eval(args: argparse.Namespace) -> int:
-    from bghop.eval.faithfulness import ClassifierError
     from bghop.eval.report import (
         EvalInputError,
         evaluate_folders,
@@ -100,17 +122,19 @@ def _eval(args: argparse.Namespace) -> int:
             raise CLIError(str(e)) from e
     if args.classifier is not None and args.faithfulness is False:
         raise CLIError("--classifier and --no-faithfulness contradict each other")
-    if args.classifier is not None and not Path(args.classifier).is_dir():
-        raise CLIError(f"classifier folder {args.classifier} does not exist")
+    from bghop.models.classifier import ClassifierError
+
+    classifier = _classifier_source(args.classifier, args.device)
     notes: list[str] = []
     scorer = _make_scorer(args.prior, args.autoencoder, args.device, notes)
     try:
         report = evaluate_folders(args.folders, physics=not args.no_physics, clusters=args.clusters, scorer=scorer,
                                   device=args.device, mano_dir=args.mano_dir, seed=args.seed, progress=True,
-                                  faithfulness=args.faithfulness, classifier=args.classifier)
+                                  faithfulness=args.faithfulness, classifier=classifier)
     except ClassifierError as e:
         raise CLIError(str(e)) from e
     report.notes = notes + report.notes
+    report.settings["classifier"] = args.classifier if args.classifier is not None else "shipped"
     if args.no_physics:
         report.notes.append("physics skipped (--no-physics): stability columns are empty")
     report.settings["prior"] = args.prior

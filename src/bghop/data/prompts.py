@@ -1,11 +1,11 @@
-"""Text prompts, as upstream: "grasp a {name} with both hands" / "grasp a {name} with the right hand"."""
+"""Text prompts, as upstream: "grasp a {name} with both hands" / "grasp a {name} with the right hand".
+
+Re-exported from :mod:`bghop.core.prompts`, where prompts are formatted and parsed:
+``prompt`` is :func:`bghop.core.prompts.format_prompt`.
+"""
 
 from __future__ import annotations
 
+from bghop.core.prompts import format_prompt as prompt
+
 __all__ = ["prompt"]
-
-
-def prompt(name: str, bimanual: bool = True) -> str:
-    """The training/generation prompt for an object name."""
-    article = "an" if name[:1].lower() in "aeiou" else "a"
-    return f"grasp {article} {name} with both hands" if bimanual else f"grasp {article} {name} with the right hand"

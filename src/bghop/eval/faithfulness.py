@@ -1,447 +1,113 @@
-"""Text faithfulness of generated objects: a small 3D CNN that names the category of an object SDF.
+"""Text faithfulness of generated objects: prompt → category, and what a category classifier must offer.
 
 ``bghop generate`` samples an object for a prompt such as "grasp a mug with both hands". A sample
-is **text faithful** when this classifier, trained on the procedural object categories of the
-built-in synthetic set (:mod:`bghop.data.objects`), predicts the prompted category from the
-generated object's shape.
-
-Input convention (the interaction grid's, :mod:`bghop.fields.encode`): an SDF on a ``R³`` grid
-(``R = 64``) spanning ``[-extent, extent]³`` of the right hand's normalised frame ``n``
-(``extent = 1.5``, 1 n-unit = ``1/scale`` m = 0.2 m), in n-units, negative inside. The network
-truncates it at ``±truncation`` (0.2 n = 4 cm) and divides by it, like the object autoencoder and
-the shards (values in [-1, 1]), then average-pools by ``pool`` (64³ → 32³, a 19 mm cell) before
-four conv blocks and a global pooling head. An object's orientation in the grid is arbitrary
-(generated objects sit in the right hand's frame), so training uses uniformly random rotations
-and small shifts (:func:`random_rigid_augment`), and :meth:`CategoryClassifier.predict` averages
-the probabilities over proper rotations of the cube (exact on the grid).
-
-A mesh (a result folder's ``object.obj``, metres) is turned into the classifier's input by
-:func:`mesh_to_classifier_sdf`: scaled by ``scale`` (n-units), its bounding box centred in the
-grid, SDF by :func:`bghop.geometry.sdf.mesh_to_sdf_grid`.
+is **text faithful** when a category classifier predicts the prompted category from the generated
+object's shape. The classifier (a small 3D CNN trained on the procedural object categories of
+the synthetic set) is a model, so it lives in the models layer (``models/classifier.py``, trained
+by ``train/classifier.py``); evaluation cannot import it. It is injected instead: evaluation only
+needs an object following :class:`CategoryClassifierLike` (its ``categories`` and
+``predict_mesh(mesh, tta)``), or a zero-argument callable that loads one
+(:data:`ClassifierSource`, see :func:`bghop.eval.report.evaluate_folders`).
 
 Prompt → category (:func:`prompt_category`): an explicit ``prompt_category``/``category`` entry of
-the sample's metadata wins; otherwise the category is parsed from the training prompt template of
-``bghop.data.prompts`` / ``bghop.synthesis.prompts`` (``"grasp a {name} with both hands"`` /
+the sample's metadata wins; otherwise the category is parsed from the training prompt template
+(:func:`bghop.core.prompts.parse_object_name`: ``"grasp a {name} with both hands"`` /
 ``"grasp a {name} with the right hand"``) or taken from a bare name (``"box"``). It counts only
-when it is one of the classifier's categories (stored in its ``config.json``, as this layer
-cannot import :mod:`bghop.data`).
+when it is one of the classifier's categories (stored with the classifier, as this layer cannot
+import :mod:`bghop.data`).
 
-Model folders: ``config.json`` (``model_type: "category_classifier"``, the config, the category
-names and a training summary) + ``model.safetensors``; :func:`load_category_classifier` with no
-argument loads the one shipped in ``bghop/assets/models/category_classifier``.
+Deprecated: the network, its persistence and its training used to live here. Their old names
+(``CategoryClassifier``, ``load_category_classifier``, ``fit_classifier``, ``FitConfig``, …) still
+resolve from this module for one release, with a :class:`DeprecationWarning`, to the moved objects.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import math
-import os
-import re
-import time
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+import importlib
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, Union, runtime_checkable
 
-import numpy as np
-import torch
-import torch.nn.functional as nnf
 import trimesh
-from torch import Tensor, nn
-from tqdm.auto import tqdm
 
-from bghop.core.config import config_from_dict
-from bghop.core.checkpoint import (
-    CONFIG_NAME,
-    CheckpointError,
-    load_model_folder,
-    read_model_config,
-    save_model_folder,
-    shipped_model_dir,
-)
-from bghop.core.rotations import rot6d_to_matrix
-from bghop.geometry.grid import GridSpec
-from bghop.geometry.sdf import mesh_to_sdf_grid
-
-logger = logging.getLogger(__name__)
+from bghop.core.prompts import parse_object_name
 
 __all__ = [
-    "DEFAULT_MODEL_NAME",
-    "MODEL_TYPE",
-    "CategoryClassifier",
-    "CategoryPrediction",
-    "ClassifierConfig",
-    "ClassifierError",
-    "FitConfig",
-    "FitResult",
-    "cube_rotations",
-    "default_classifier_dir",
-    "fit_classifier",
-    "load_category_classifier",
-    "mesh_to_classifier_sdf",
+    "CategoryClassifierLike",
+    "CategoryPredictionLike",
+    "ClassifierLoader",
+    "ClassifierSource",
+    "is_category_classifier",
     "parse_prompt_category",
     "prompt_category",
-    "random_rigid_augment",
-    "read_classifier_meta",
-    "rigid_resample",
-    "truncate_sdf",
 ]
-
-#: ``model_type`` tag of the classifier's ``config.json``
-MODEL_TYPE = "category_classifier"
-#: folder name of the shipped classifier under ``bghop/assets/models``
-DEFAULT_MODEL_NAME = "category_classifier"
-
-
-class ClassifierError(CheckpointError):
-    """A classifier folder that is missing, corrupt or inconsistent; the message says what to do."""
 
 
 # ----------------------------------------------------------------------------------------------
-# config and network
+# what evaluation needs of a classifier
 
 
-@dataclass(frozen=True)
-class ClassifierConfig:
-    """Everything that rebuilds a :class:`CategoryClassifier` (stored in its ``config.json``).
-
-    Attributes:
-        categories: class names, in logit order (the procedural categories of ``bghop.data.objects``).
-        resolution: input grid points per axis ``R`` (64, the interaction grid's object SDF).
-        extent: the grid spans ``[-extent, extent]³`` n-units (1.5).
-        scale: n-units per metre (5; meshes in metres are scaled by it).
-        truncation: SDF truncation in n-units (0.2, as the autoencoder and the shards).
-        pool: average-pooling factor applied to the input before the convolutions (2: 64³ → 32³).
-        channels: output channels of the conv blocks (each: conv 3³, GroupNorm, SiLU, max-pool 2).
-        hidden: width of the hidden layer of the head.
-        dropout: dropout before the head (training only).
-    """
-
-    categories: tuple[str, ...]
-    resolution: int = 64
-    extent: float = 1.5
-    scale: float = 5.0
-    truncation: float = 0.2
-    pool: int = 2
-    channels: tuple[int, ...] = (8, 16, 32, 64)
-    hidden: int = 64
-    dropout: float = 0.2
-
-    def __post_init__(self) -> None:
-        cats = tuple(str(c) for c in self.categories)
-        object.__setattr__(self, "categories", cats)
-        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
-        if len(cats) < 2 or len(set(cats)) != len(cats):
-            raise ValueError(f"a classifier needs at least two distinct categories, got {list(cats)}")
-        if self.pool < 1 or self.resolution % self.pool:
-            raise ValueError(f"pool ({self.pool}) must divide the resolution ({self.resolution})")
-        side = self.resolution // self.pool
-        if not self.channels or side < 2 ** len(self.channels):
-            raise ValueError(f"{len(self.channels)} conv blocks halve the {side}³ pooled grid too often")
-        if not (self.truncation > 0 and self.extent > 0 and self.scale > 0):
-            raise ValueError("truncation, extent and scale must be positive")
-
-    @property
-    def grid_spec(self) -> GridSpec:
-        """The input grid (n-units)."""
-        return GridSpec(self.resolution, -self.extent, self.extent)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["categories"] = list(self.categories)
-        d["channels"] = list(self.channels)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> ClassifierConfig:
-        """Rebuild from :meth:`to_dict`; unknown keys fail (a config from another version or model)."""
-        if "categories" not in d:
-            raise ValueError("the classifier config has no 'categories'")
-        return config_from_dict(cls, d, "classifier config")
-
-
-@dataclass
-class CategoryPrediction:
-    """The classifier's answer for one object.
+@runtime_checkable
+class CategoryPredictionLike(Protocol):
+    """A classifier's answer for one object.
 
     Attributes:
         category: the most probable category.
         probability: its probability.
-        probabilities: every category's probability (sums to 1).
+        probabilities: every category's probability (sums to 1; holds every name of ``categories``).
     """
-
-    category: str
-    probability: float
-    probabilities: dict[str, float]
-
-    def top(self, k: int = 3) -> list[tuple[str, float]]:
-        """The ``k`` most probable ``(category, probability)`` pairs, best first."""
-        return sorted(self.probabilities.items(), key=lambda kv: -kv[1])[:k]
-
-
-def truncate_sdf(sdf: Tensor, truncation: float) -> Tensor:
-    """SDF in n-units → ``clamp(sdf, ±truncation) / truncation`` in [-1, 1] (the autoencoder's input convention)."""
-    return sdf.clamp(-truncation, truncation) / truncation
-
-
-class CategoryClassifier(nn.Module):
-    """3D CNN: object SDF ``(B, 1, R, R, R)`` (n-units) → logits ``(B, C)`` over ``config.categories``.
-
-    ``forward = classify ∘ preprocess``; :meth:`preprocess` (truncate, divide, average-pool) is
-    exposed so training can augment the cheaper pooled grids.
-    """
-
-    def __init__(self, config: ClassifierConfig) -> None:
-        super().__init__()
-        self.config = config
-        blocks: list[nn.Module] = []
-        c_in = 1
-        for c in config.channels:
-            blocks += [nn.Conv3d(c_in, c, 3, padding=1), nn.GroupNorm(min(4, c), c), nn.SiLU(), nn.MaxPool3d(2)]
-            c_in = c
-        self.features = nn.Sequential(*blocks)
-        self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(2 * c_in, config.hidden), nn.SiLU(),
-                                  nn.Linear(config.hidden, len(config.categories)))
-        #: the ``training`` entry of the folder it was loaded from (empty for a new model)
-        self.training_info: dict = {}
 
     @property
-    def categories(self) -> tuple[str, ...]:
-        return self.config.categories
+    def category(self) -> str: ...
 
     @property
-    def pooled_resolution(self) -> int:
-        """Side of the grid the convolutions see (``resolution // pool``)."""
-        return self.config.resolution // self.config.pool
+    def probability(self) -> float: ...
 
-    def preprocess(self, sdf: Tensor) -> Tensor:
-        """``(B, 1, R, R, R)`` SDF in n-units (truncated or not) → ``(B, 1, R/pool, …)`` in [-1, 1].
+    @property
+    def probabilities(self) -> Mapping[str, float]: ...
 
-        Raises:
-            ValueError: wrong shape.
-        """
-        r = self.config.resolution
-        if sdf.dim() != 5 or sdf.shape[1] != 1 or tuple(sdf.shape[2:]) != (r, r, r):
-            raise ValueError(f"expected an SDF of shape (B, 1, {r}, {r}, {r}) in n-units, got {tuple(sdf.shape)}")
-        x = truncate_sdf(sdf.float(), self.config.truncation)
-        return nnf.avg_pool3d(x, self.config.pool) if self.config.pool > 1 else x
 
-    def classify(self, x: Tensor) -> Tensor:
-        """Pooled, truncated grids ``(B, 1, r, r, r)`` (output of :meth:`preprocess`) → logits ``(B, C)``."""
-        h = self.features(x)
-        h = torch.cat([h.mean(dim=(2, 3, 4)), h.amax(dim=(2, 3, 4))], dim=1)
-        return self.head(h)
+@runtime_checkable
+class CategoryClassifierLike(Protocol):
+    """What :func:`bghop.eval.report.evaluate_folders` uses of a category classifier.
 
-    def forward(self, sdf: Tensor) -> Tensor:
-        """``(B, 1, R, R, R)`` SDF in n-units → logits ``(B, C)``."""
-        return self.classify(self.preprocess(sdf))
+    Attributes:
+        categories: the category names the classifier knows (a prompted category counts only when
+            it is one of them).
+    """
 
-    @torch.no_grad()
-    def predict_proba(self, sdf: Tensor, tta: int = 8, batch_size: int = 16, preprocessed: bool = False) -> Tensor:
-        """Class probabilities ``(B, C)``, averaged over the first ``tta`` proper cube rotations.
+    @property
+    def categories(self) -> tuple[str, ...]: ...
+
+    def predict_mesh(self, mesh: trimesh.Trimesh, tta: int = 8) -> CategoryPredictionLike:
+        """The category of a mesh in metres (object frame of a result folder's ``object.obj``).
 
         Args:
-            sdf: ``(B, 1, R, R, R)`` or ``(R, R, R)`` SDF in n-units (or, with ``preprocessed``, outputs
-                of :meth:`preprocess`).
-            tta: number of rotations of :func:`cube_rotations` to average (1 = the grid as it is; ≤ 24).
-            batch_size: grids per forward pass.
-            preprocessed: ``sdf`` is already truncated and pooled.
+            mesh: the object mesh, metres.
+            tta: test-time augmentations to average (cube rotations, 1-24).
+        Returns:
+            the prediction.
         """
-        if sdf.dim() == 3:
-            sdf = sdf[None, None]
-        if not 1 <= tta <= 24:
-            raise ValueError(f"tta must be in 1..24, got {tta}")
-        was_training = self.training
-        self.eval()
-        dev = next(self.parameters()).device
-        out = []
-        try:
-            for i in range(0, sdf.shape[0], batch_size):
-                x = sdf[i:i + batch_size].to(dev)
-                x = x.float() if preprocessed else self.preprocess(x)
-                p = sum(torch.softmax(self.classify(rot(x)), dim=1) for rot in cube_rotations()[:tta])
-                out.append(p / tta)
-        finally:
-            self.train(was_training)
-        return torch.cat(out).cpu()
-
-    def predict(self, sdf: Tensor, tta: int = 8) -> list[CategoryPrediction]:
-        """One :class:`CategoryPrediction` per grid of ``sdf`` (see :meth:`predict_proba`)."""
-        probs = self.predict_proba(sdf, tta=tta)
-        cats = self.config.categories
-        out = []
-        for p in probs:
-            k = int(p.argmax())
-            out.append(CategoryPrediction(cats[k], float(p[k]), {c: float(v) for c, v in zip(cats, p)}))
-        return out
-
-    def predict_mesh(self, mesh: trimesh.Trimesh, tta: int = 8) -> CategoryPrediction:
-        """Category of a mesh in metres (see :func:`mesh_to_classifier_sdf`)."""
-        sdf = torch.from_numpy(mesh_to_classifier_sdf(mesh, self.config))
-        return self.predict(sdf, tta=tta)[0]
-
-    # -- persistence ---------------------------------------------------------------------------
-    def save_pretrained(self, folder: str | os.PathLike, extra: dict | None = None) -> Path:
-        """Write ``folder/config.json`` + ``folder/model.safetensors`` atomically (temp folder, then rename).
-
-        Args:
-            folder: destination.
-            extra: more JSON metadata stored beside the config (e.g. ``{"training": {...}}``).
-        """
-        return save_model_folder(self, MODEL_TYPE, self.config.to_dict(), folder, extra=extra)
-
-    @classmethod
-    def from_pretrained(cls, folder: str | os.PathLike | None = None,
-                        device: torch.device | str = "cpu") -> CategoryClassifier:
-        """Load a classifier folder (the shipped one when ``folder`` is None), in eval mode.
-
-        Raises:
-            ClassifierError: missing folder/files, corrupt JSON or weights, a different model type,
-                or weights that do not match the config.
-        """
-        folder = default_classifier_dir() if folder is None else Path(folder)
-        meta = read_classifier_meta(folder)
-        try:
-            config = ClassifierConfig.from_dict(meta["config"])
-        except (TypeError, ValueError) as e:
-            raise ClassifierError(f"bad classifier config in {folder / CONFIG_NAME}: {e}") from e
-        model = cls(config)
-        with _as_classifier_error():
-            load_model_folder(model, folder)
-        model.training_info = meta.get("training", {})
-        return model.to(device).eval()
+        ...
 
 
-def default_classifier_dir() -> Path:
-    """Folder of the classifier shipped in the package (``bghop/assets/models/category_classifier``)."""
-    return shipped_model_dir(DEFAULT_MODEL_NAME)
+#: a zero-argument callable that loads a classifier (called lazily, at most once)
+ClassifierLoader = Callable[[], CategoryClassifierLike]
+#: what ``evaluate_folders(classifier=...)`` accepts: a classifier or a loader of one
+ClassifierSource = Union[CategoryClassifierLike, ClassifierLoader]
 
 
-def read_classifier_meta(folder: str | os.PathLike) -> dict:
-    """The ``config.json`` of a classifier folder, checked.
+def is_category_classifier(obj: Any) -> bool:
+    """Whether ``obj`` is a classifier (has ``categories`` and a callable ``predict_mesh``), not a loader.
 
-    Raises:
-        ClassifierError: no folder, no or garbled ``config.json``, or another model type.
+    A classifier that is also callable (a torch module) counts as a classifier.
     """
-    with _as_classifier_error():
-        return read_model_config(folder, MODEL_TYPE)
-
-
-@contextlib.contextmanager
-def _as_classifier_error():
-    """Re-raise the shared checkpoint errors as :class:`ClassifierError` (same message)."""
-    try:
-        yield
-    except ClassifierError:
-        raise
-    except CheckpointError as e:
-        raise ClassifierError(str(e)) from e
-
-
-def load_category_classifier(folder: str | os.PathLike | None = None,
-                             device: torch.device | str = "cpu") -> CategoryClassifier:
-    """The shipped category classifier (no argument) or the one in ``folder``; see
-    :meth:`CategoryClassifier.from_pretrained`."""
-    return CategoryClassifier.from_pretrained(folder, device=device)
-
-
-# ----------------------------------------------------------------------------------------------
-# geometry of the input
-
-
-def cube_rotations() -> list:
-    """The 24 proper rotations of the cube as functions on ``(B, C, r, r, r)`` grids (exact, no resampling).
-
-    The first is the identity; each is a composition of :func:`torch.rot90` turns, so an SDF stays
-    an exact SDF (rotated about the grid centre).
-    """
-    dims = {"x": (3, 4), "y": (2, 4), "z": (2, 3)}  # rot90 planes: about x (j,k), about y (i,k), about z (i,j)
-
-    def turn(axis: str, k: int):
-        return lambda t: torch.rot90(t, k, dims[axis]) if k % 4 else t
-
-    # 6 choices of which face points "up" (+x) × 4 turns about it
-    ups = [turn("z", 0), turn("z", 1), turn("z", 2), turn("z", 3), turn("y", 1), turn("y", 3)]
-    return [(lambda t, u=u, k=k: torch.rot90(u(t), k, dims["x"]) if k else u(t)) for u in ups for k in range(4)]
-
-
-def rigid_resample(x: Tensor, R: Tensor, t: Tensor | None = None) -> Tensor:
-    """Resample grids under a rigid motion about the grid centre (trilinear, border padding).
-
-    The output at normalised point ``p`` (grid-frame ``(x, y, z)`` scaled to [-1, 1]) is the input at
-    ``Rᵀ (p − t)``, i.e. the content is rotated by ``R`` and then moved by ``t``. Points that fall
-    outside take the border value (``padding_mode="border"``): "outside" for a truncated SDF of an
-    object that does not touch the border. Rotations by multiples of 90° are exact.
-
-    Args:
-        x: ``(B, C, r, r, r)`` grids indexed ``[b, c, i, j, k] ↔ (x_i, y_j, z_k)``.
-        R: ``(B, 3, 3)`` rotations.
-        t: ``(B, 3)`` shifts in normalised units (1 = half the side), or None.
-    Returns:
-        ``(B, C, r, r, r)``, same dtype and device as ``x``.
-    """
-    if x.dim() != 5:
-        raise ValueError(f"expected (B, C, r, r, r) grids, got {tuple(x.shape)}")
-    b = x.shape[0]
-    R = R.to(torch.float64).cpu()
-    t = torch.zeros(b, 3, dtype=torch.float64) if t is None else t.to(torch.float64).cpu()
-    if R.shape != (b, 3, 3) or t.shape != (b, 3):
-        raise ValueError(f"R must be ({b}, 3, 3) and t ({b}, 3), got {tuple(R.shape)} and {tuple(t.shape)}")
-    Rt = R.transpose(1, 2)
-    # grid_sample's coordinates are (k, j, i) = (z, y, x): conjugate by the axis reversal P
-    P = torch.tensor([[0.0, 0, 1], [0, 1, 0], [1, 0, 0]], dtype=torch.float64)
-    theta = torch.cat([P @ Rt @ P, -(P @ Rt @ t[..., None])], dim=2).to(x.device, x.dtype)
-    grid = nnf.affine_grid(theta, list(x.shape), align_corners=True)
-    return nnf.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
-
-
-def random_rigid_augment(x: Tensor, generator: torch.Generator | None = None, max_shift: float = 0.0,
-                         rotate: bool = True) -> Tensor:
-    """A uniformly random rotation about the grid centre and a random shift per grid (:func:`rigid_resample`).
-
-    Args:
-        x: ``(B, C, r, r, r)`` grids (truncated SDFs: +1 outside).
-        generator: torch generator (CPU) for reproducible draws.
-        max_shift: largest shift per axis as a fraction of the half-extent (0.1 = 5 % of the side).
-        rotate: draw a rotation (uniform on SO(3): Gram–Schmidt of a Gaussian 6D vector); False = shifts only.
-    Returns:
-        ``(B, C, r, r, r)``, the same shape, dtype and device.
-    """
-    if x.dim() != 5:
-        raise ValueError(f"expected (B, C, r, r, r) grids, got {tuple(x.shape)}")
-    b = x.shape[0]
-    if rotate:
-        R = rot6d_to_matrix(torch.randn(b, 6, generator=generator, dtype=torch.float64))
-    else:
-        R = torch.eye(3, dtype=torch.float64).expand(b, 3, 3)
-    t = (torch.rand(b, 3, generator=generator, dtype=torch.float64) * 2 - 1) * max_shift
-    return rigid_resample(x, R, t)
-
-
-def mesh_to_classifier_sdf(mesh: trimesh.Trimesh, config: ClassifierConfig, center: bool = True) -> np.ndarray:
-    """A mesh in metres → the classifier's input SDF ``(R, R, R)`` float32 (n-units, clamped at ±truncation).
-
-    The mesh is scaled by ``config.scale`` (metres → n-units) and, with ``center``, translated so its
-    bounding box is centred in the grid (generated objects already sit near the centre; a user's
-    mesh may not). Its orientation is kept (the classifier is trained for any orientation).
-    """
-    if len(mesh.vertices) == 0 or len(mesh.faces) == 0:
-        raise ValueError("the object mesh is empty")
-    s = config.scale
-    T = np.diag([s, s, s, 1.0])
-    if center:
-        T[:3, 3] = -s * np.asarray(mesh.bounds, dtype=np.float64).mean(0)
-    return mesh_to_sdf_grid(mesh, config.grid_spec, transform=T, max_distance=config.truncation)
+    return isinstance(obj, CategoryClassifierLike) and callable(getattr(obj, "predict_mesh", None))
 
 
 # ----------------------------------------------------------------------------------------------
 # prompts
 
-#: the training prompt template: "grasp a {name} with both hands" / "grasp an {name} with the right hand"
-_PROMPT_RE = re.compile(
-    r"^\s*grasp\s+(?:(?:a|an|the)\s+)?(?P<name>.+?)\s+with\s+(?:both\s+hands|the\s+(?:right|left)\s+hand)\s*\.?\s*$",
-    re.IGNORECASE)
 #: metadata keys that name the prompted category explicitly, in order of preference
 _CATEGORY_KEYS = ("prompt_category", "category")
 
@@ -450,17 +116,10 @@ def parse_prompt_category(text: str | None) -> str | None:
     """The object name of a training-style prompt (``"grasp a mug with both hands"`` → ``"mug"``).
 
     Text that does not follow the template is returned normalised (lower case, single spaces) when it
-    is a bare name without "grasp" (``"Box"`` → ``"box"``), else None.
+    is a bare name without "grasp" (``"Box"`` → ``"box"``), else None. The same function as
+    :func:`bghop.core.prompts.parse_object_name`.
     """
-    if not isinstance(text, str) or not text.strip():
-        return None
-    m = _PROMPT_RE.match(text)
-    if m:
-        return " ".join(m.group("name").lower().split())
-    t = " ".join(text.lower().split())
-    if t.startswith("grasp"):
-        return None
-    return re.sub(r"^(?:a|an|the)\s+", "", t) or None
+    return parse_object_name(text)
 
 
 def prompt_category(text: str | None, meta: Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None,
@@ -490,112 +149,31 @@ def prompt_category(text: str | None, meta: Mapping[str, Any] | Sequence[Mapping
 
 
 # ----------------------------------------------------------------------------------------------
-# training
+# deprecated names (PEP 562): the classifier moved to the models layer, its training to train
+
+_MODEL_NAMES = ("CategoryClassifier", "CategoryPrediction", "ClassifierConfig", "ClassifierError",
+                "DEFAULT_MODEL_NAME", "MODEL_TYPE", "cube_rotations", "default_classifier_dir",
+                "load_category_classifier", "mesh_to_classifier_sdf", "read_classifier_meta", "truncate_sdf")
+_TRAIN_NAMES = ("FitResult", "fit_classifier", "random_rigid_augment", "rigid_resample")
+#: old name → (layer, name there); the package is resolved on first access only, so importing this
+#: module never imports a layer above eval (this lookup is the one deliberate, deprecated exception)
+_MOVED: dict[str, tuple[str, str]] = {
+    **{n: ("models", n) for n in _MODEL_NAMES},
+    **{n: ("train", n) for n in _TRAIN_NAMES},
+    "FitConfig": ("train", "ClassifierFitConfig"),
+}
 
 
-@dataclass(frozen=True)
-class FitConfig:
-    """Training settings of :func:`fit_classifier`.
-
-    Attributes:
-        steps: optimiser steps.
-        batch_size: grids per step.
-        lr: AdamW learning rate (cosine decay to 5 % after a 5 % warm-up).
-        weight_decay: AdamW weight decay.
-        label_smoothing: cross-entropy label smoothing.
-        rotate: random rotations (uniform on SO(3)) of every training grid.
-        max_shift: random shifts, fraction of the half-extent (see :func:`random_rigid_augment`).
-        seed: seed of the batches, augmentations and dropout.
-        max_seconds: stop early after this much wall time (None: no limit).
-    """
-
-    steps: int = 1500
-    batch_size: int = 32
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    label_smoothing: float = 0.05
-    rotate: bool = True
-    max_shift: float = 0.15
-    seed: int = 0
-    max_seconds: float | None = None
+def __getattr__(name: str) -> Any:
+    """Resolve a moved name with a :class:`DeprecationWarning` (removed in the next release)."""
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    layer, new = _MOVED[name]
+    module = f"bghop.{layer}.classifier"
+    warnings.warn(f"{__name__}.{name} is deprecated and will be removed in the next release; "
+                  f"use {module}.{new}", DeprecationWarning, stacklevel=2)
+    return getattr(importlib.import_module(module), new)
 
 
-@dataclass
-class FitResult:
-    """What :func:`fit_classifier` did.
-
-    Attributes:
-        steps: steps taken (fewer than asked when ``max_seconds`` ran out).
-        seconds: wall time.
-        losses: training loss per step.
-        train_accuracy: accuracy on the (augmented) training batches of the last 10 % of the steps.
-    """
-
-    steps: int
-    seconds: float
-    losses: list[float] = field(default_factory=list)
-    train_accuracy: float = math.nan
-
-
-def fit_classifier(model: CategoryClassifier, inputs: Tensor, labels: Tensor, config: FitConfig = FitConfig(),
-                   progress: bool = True) -> FitResult:
-    """Train ``model`` on pooled, truncated grids with random rigid augmentation.
-
-    Args:
-        model: the classifier (trained in place, left in eval mode).
-        inputs: ``(N, 1, r, r, r)`` outputs of :meth:`CategoryClassifier.preprocess` (CPU is fine).
-        labels: ``(N,)`` long indices into ``model.categories``.
-        config: training settings.
-        progress: tqdm progress bar.
-    Returns:
-        :class:`FitResult`.
-    """
-    r = model.pooled_resolution
-    if inputs.dim() != 5 or tuple(inputs.shape[1:]) != (1, r, r, r):
-        raise ValueError(f"inputs must be preprocessed grids (N, 1, {r}, {r}, {r}), got {tuple(inputs.shape)}")
-    if labels.shape != (inputs.shape[0],):
-        raise ValueError(f"labels must be ({inputs.shape[0]},), got {tuple(labels.shape)}")
-    if labels.min() < 0 or labels.max() >= len(model.categories):
-        raise ValueError("labels out of range of the model's categories")
-    dev = next(model.parameters()).device
-    gen = torch.Generator().manual_seed(config.seed)
-    torch.manual_seed(config.seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    warm = max(1, config.steps // 20)
-
-    def lr_at(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        f = (step - warm) / max(1, config.steps - warm)
-        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * f))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-    model.train()
-    t0 = time.perf_counter()
-    losses: list[float] = []
-    hits: list[float] = []
-    tail = max(1, config.steps // 10)
-    n = inputs.shape[0]
-    step = 0
-    for step in tqdm(range(config.steps), desc="training classifier", disable=not progress, leave=False):
-        idx = torch.randint(0, n, (min(config.batch_size, n),), generator=gen)
-        x = inputs[idx].to(dev)
-        y = labels[idx].to(dev)
-        if config.rotate or config.max_shift > 0:
-            x = random_rigid_augment(x, gen, max_shift=config.max_shift, rotate=config.rotate)
-        logits = model.classify(x)
-        loss = nnf.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-        if step >= config.steps - tail:
-            hits.append(float((logits.argmax(1) == y).float().mean()))
-        if config.max_seconds is not None and time.perf_counter() - t0 > config.max_seconds:
-            logger.warning("stopping after %d of %d steps: %.0f s time limit", step + 1, config.steps,
-                           config.max_seconds)
-            break
-    model.eval()
-    return FitResult(steps=step + 1 if config.steps else 0, seconds=time.perf_counter() - t0, losses=losses,
-                     train_accuracy=float(np.mean(hits)) if hits else math.nan)
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_MOVED])

@@ -54,8 +54,9 @@ from bghop.eval.diversity import (
     grasp_features,
 )
 from bghop.eval.faithfulness import (
-    CategoryClassifier,
-    load_category_classifier,
+    CategoryClassifierLike,
+    ClassifierSource,
+    is_category_classifier,
     prompt_category,
 )
 from bghop.eval.metrics import grasp_metrics
@@ -419,34 +420,41 @@ class _Layers(HandLayers):
 
 
 class _Faithfulness:
-    """Text-faithfulness of samples: the category classifier, loaded on first use.
+    """Text-faithfulness of samples: the injected category classifier, loaded on first use.
 
     ``mode``: True (every sample with a known prompted category), None (the same, except samples of
     ``bghop grasp`` runs, whose object is the user's input, not generated) or False (never).
+    ``classifier``: a :class:`~bghop.eval.faithfulness.CategoryClassifierLike`, a zero-argument
+    loader of one (called at most once, when first needed), or None (no faithfulness).
     """
 
-    def __init__(self, mode: bool | None, classifier: CategoryClassifier | str | os.PathLike | None,
-                 device: torch.device, tta: int) -> None:
+    def __init__(self, mode: bool | None, classifier: ClassifierSource | None, tta: int) -> None:
         self.mode = mode
-        self.source = classifier
-        self.device = device
         self.tta = tta
-        self._model: CategoryClassifier | None = classifier if isinstance(classifier, CategoryClassifier) else None
+        given = is_category_classifier(classifier)
+        if not (given or classifier is None or callable(classifier)):
+            raise TypeError(f"classifier must be a category classifier or a zero-argument callable that loads one, "
+                            f"got a {type(classifier).__name__} (a folder is loaded by the caller)")
+        self._model: CategoryClassifierLike | None = classifier if given else None
+        self._loader = None if given else classifier
         self.error: str | None = None
 
     @property
-    def model(self) -> CategoryClassifier | None:
-        """The classifier, or None (with :attr:`error`) when the shipped one cannot be loaded in auto mode.
+    def model(self) -> CategoryClassifierLike | None:
+        """The classifier, or None: none given, mode False, or (with :attr:`error`) the loader failed in auto mode.
 
         Raises:
-            ClassifierError: the classifier was asked for explicitly (mode True or a folder given) and
-                cannot be loaded.
+            Exception: whatever the loader raised, when faithfulness was asked for (mode True).
         """
-        if self._model is None and self.error is None and self.mode is not False:
+        if self._model is None and self._loader is not None and self.error is None and self.mode is not False:
             try:
-                self._model = load_category_classifier(self.source, device=self.device)
+                model = self._loader()
+                if not is_category_classifier(model):
+                    raise TypeError(f"the classifier loader returned a {type(model).__name__}, not a classifier "
+                                    "(categories and predict_mesh(mesh, tta))")
+                self._model = model
             except Exception as e:
-                if self.mode is True or self.source is not None:
+                if self.mode is True:
                     raise
                 self.error = f"{type(e).__name__}: {e}"
                 logger.warning("no text faithfulness: %s", self.error)
@@ -589,7 +597,7 @@ def evaluate_folders(folders: Sequence[str | os.PathLike], physics: bool = True,
                      max_clusters: int = DEFAULT_MAX_CLUSTERS, scorer: Scorer | None = None,
                      device: str | torch.device = "cpu", mano_dir: str | os.PathLike | None = None,
                      seed: int = 0, progress: bool = True, faithfulness: bool | None = None,
-                     classifier: CategoryClassifier | str | os.PathLike | None = None, tta: int = 8) -> EvalReport:
+                     classifier: ClassifierSource | None = None, tta: int = 8) -> EvalReport:
     """Evaluate every sample of one or more result folders.
 
     The **group** (object) of a sample is, in order: a group key (``group``, ``object``,
@@ -621,13 +629,21 @@ def evaluate_folders(folders: Sequence[str | os.PathLike], physics: bool = True,
         faithfulness: None (default): text faithfulness for every sample with a known prompted
             category except those of ``bghop grasp`` runs (``summary.json`` kind ``"grasp"``: the
             object is the user's input); True: also those; False: never.
-        classifier: the category classifier or its folder (default: the shipped one).
+        classifier: the category classifier, injected by the caller (eval cannot load models): an
+            object with ``categories`` and ``predict_mesh(mesh, tta)``
+            (:class:`~bghop.eval.faithfulness.CategoryClassifierLike`), or a zero-argument callable
+            that loads one. A loader is called once, only when some sample has a prompted category
+            (with ``faithfulness=True``: at once, to fail before any work); in auto mode a failure
+            to load becomes a note and the report goes on without faithfulness. None: no
+            faithfulness (``bghop eval`` passes a loader of the shipped classifier).
         tta: cube rotations the classifier averages over (1-24).
     Returns:
         :class:`EvalReport`.
     Raises:
         EvalInputError: a folder is missing or holds no samples (checked before any work).
-        ClassifierError: ``faithfulness=True`` or a ``classifier`` folder was given and it cannot be loaded.
+        ValueError: ``faithfulness=True`` without a ``classifier``.
+        TypeError: ``classifier`` is neither a classifier nor a callable (e.g. a folder path).
+        Exception: ``faithfulness=True`` and the classifier loader fails (its own error).
     """
     t_start = time.perf_counter()
     if not folders:
@@ -640,8 +656,11 @@ def evaluate_folders(folders: Sequence[str | os.PathLike], physics: bool = True,
         jobs += [(s, result_dir) for s in subs]
     runs = {rd: _run_info(rd) for rd in {rd for _, rd in jobs}}
     layers = _Layers(torch.device(device), mano_dir)
-    faith = _Faithfulness(faithfulness, classifier, torch.device(device), tta)
-    if faithfulness is True or classifier is not None:
+    if faithfulness is True and classifier is None:
+        raise ValueError("faithfulness=True needs a category classifier: pass classifier= (a classifier, or a "
+                         "zero-argument callable that loads one)")
+    faith = _Faithfulness(faithfulness, classifier, tta)
+    if faithfulness is True:
         _ = faith.model  # fail early, before any work
     reps: list[SampleReport] = []
     feats: dict[int, np.ndarray] = {}
@@ -679,8 +698,7 @@ def evaluate_folders(folders: Sequence[str | os.PathLike], physics: bool = True,
         "entropy_unit": "nats (natural log); *_bits in bits",
         "scorer": scorer is not None,
         "faithfulness": {None: "auto", True: "on", False: "off"}[faithfulness],
-        "classifier": (str(classifier) if isinstance(classifier, (str, os.PathLike)) else
-                       "given" if classifier is not None else "shipped"),
+        "classifier": (None if classifier is None else "given" if is_category_classifier(classifier) else "loader"),
         "tta": tta,
     }
     notes = []

@@ -26,6 +26,7 @@ from torch.utils.data import (
     WeightedRandomSampler,
 )
 
+from bghop.core.prompts import right_hand_prompt
 from bghop.data.shards import TRUNCATION, Manifest, ShardDataset
 from bghop.fields.encode import GridSettings
 
@@ -58,9 +59,9 @@ def parse_source(spec: str) -> DataSource:
     return DataSource(spec, weight, right_only)
 
 
-def as_right_hand_prompt(text: str) -> str:
-    """"grasp a box with both hands" → "grasp a box with the right hand"."""
-    return text.replace(" with both hands", " with the right hand")
+#: "grasp a box with both hands" → "grasp a box with the right hand" (kept name of
+#: :func:`bghop.core.prompts.right_hand_prompt`)
+as_right_hand_prompt = right_hand_prompt
 
 
 def grid_settings_of(folder: str | os.PathLike) -> GridSettings:
@@ -83,7 +84,7 @@ class _Items(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         item = self.ds[i]
-        text = as_right_hand_prompt(item["text"]) if self.right_prompt else item["text"]
+        text = right_hand_prompt(item["text"]) if self.right_prompt else item["text"]
         out = {"object_sdf": item["object_tsdf"] * TRUNCATION, "right_field": item["right_field"],
                "text": text, "object_id": item["object_id"]}
         if self.keep_left:
