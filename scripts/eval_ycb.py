@@ -36,7 +36,7 @@ def main() -> int:
     ap.add_argument("--autoencoder", default=None, help="autoencoder folder (default: shipped)")
     ap.add_argument("-n", type=int, default=8, help="grasps per object, best of N is evaluated (default 8)")
     ap.add_argument("--objects", nargs="*", default=None, help="subset of the HO3D objects "
-                                                               "(bghop.synthesis.bench.HO3D_OBJECTS)")
+                                                               "(bghop.bench.HO3D_OBJECTS)")
     ap.add_argument("--sds-iters", type=int, default=None, help="override the SDS iterations")
     ap.add_argument("--refine-iters", type=int, default=None, help="override the refinement iterations")
     ap.add_argument("--seed", type=int, default=0)
@@ -45,7 +45,7 @@ def main() -> int:
     ap.add_argument("--no-render", action="store_true", help="skip renders and contact sheets")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from bghop.synthesis.bench import HO3D_OBJECTS, BenchInputError, load_ycb_object
+    from bghop.bench import HO3D_OBJECTS, BenchInputError, load_ycb_object
 
     try:
         load_ycb_object(next(iter(HO3D_OBJECTS)))
@@ -56,7 +56,8 @@ def main() -> int:
     from bghop.models.autoencoder import ObjectAutoencoder
     from bghop.models.prior import InteractionPrior
     from bghop.synthesis.grasp import GraspConfig, GraspSynthesizer, save_grasps, with_iterations
-    from bghop.synthesis.output import write_json_atomic
+    from bghop.core.io import write_json_atomic
+    from bghop.core.tables import json_safe
     from bghop.viz.render import contact_sheet
 
     names = args.objects or list(HO3D_OBJECTS)
@@ -128,10 +129,10 @@ def main() -> int:
     print(table)
     print("\ntargets (shipped model): contact >= 9/10, penetration <= 5 mm, hand-hand ~ 0, stable >= 6/10")
     (out / "table.md").write_text(table + "\n")
-    write_json_atomic(out / "summary.json", {"models": {"prior": args.prior or "default",
-                                                        "autoencoder": args.autoencoder or "default"},
-                                             "n": args.n, "seed": args.seed, "config": cfg.to_dict(),
-                                             "aggregate": agg, "objects": rows})
+    write_json_atomic(out / "summary.json", json_safe({"models": {"prior": args.prior or "default",
+                                                                  "autoencoder": args.autoencoder or "default"},
+                                                       "n": args.n, "seed": args.seed, "config": cfg.to_dict(),
+                                                       "aggregate": agg, "objects": rows}))
     if renders:
         contact_sheet(renders, out / "contact_sheet.png", cols=5, labels=labels)
     return 0

@@ -23,7 +23,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     if args.ycb:
-        from bghop.synthesis.bench import resolve_objects
+        from bghop.bench import resolve_objects
 
         for o in resolve_objects(["ho3d+extra"]):
             print(o.name, round(-1000 * float(ObjectSDF(o.mesh).grid.min()), 1), flush=True)

@@ -21,13 +21,15 @@ from bghop.contact.optimizer import EnergyConfig
 from bghop.data.objects import make_object
 from bghop.eval import physics
 from bghop.eval.metrics import grasp_metrics
-from bghop.eval.report import find_sample_folders
+from bghop.eval.report import evaluate_folders, find_sample_folders
+from bghop.eval.runs import read_run
 from bghop.hands import load_hand
 from bghop.hands.params import HandParams, load_hands_json
 from bghop.models.autoencoder import AutoencoderConfig, ObjectAutoencoder
 from bghop.models.prior import InteractionPrior, PriorConfig
 from bghop.models.unet import UNetConfig
-from bghop.synthesis.bench import (
+from bghop.synthesis.score import PriorScorer
+from bghop.bench import (
     METHOD_COLUMNS,
     METHODS,
     BenchConfig,
@@ -140,14 +142,15 @@ def test_every_method_writes_result_folders(bench, box):
             assert set(sample.hands) == {"right", "left"}
             assert sample.hands.kind == "open" and sample.hands.bimanual
             assert np.allclose(sample.object_mesh.vertices, box.mesh.vertices, atol=1e-6)
-        summary = json.loads((folder / "summary.json").read_text())
-        assert summary["method"] == m and summary["object"] == "box"
-        assert summary["text"] == "grasp a box with both hands"
-        assert summary["bench"]["grasps"] == 2 and summary["bench"]["seconds"] > 0
+        record = read_run(folder)  # the typed run record
+        assert record.method == m and record.group == "box" and record.version == 2
+        assert record.text == "grasp a box with both hands" and all(r.group == "box" for r in record.samples)
+        assert record.extra["bench"]["grasps"] == 2 and record.extra["bench"]["seconds"] > 0
+        assert all(r.hands_digest for r in record.samples)
         assert (out / m / "metrics.csv").is_file()  # each method's evaluation
         assert not [p for p in (out / m).iterdir() if p.name.startswith(".")]  # no temporary leftovers
     # random = no SDS, bghop = SDS: the configs that ran say so
-    cfg = {m: json.loads((out / m / "box" / "summary.json").read_text())["settings"]["method_config"] for m in METHODS}
+    cfg = {m: read_run(out / m / "box").settings["method_config"] for m in METHODS}
     assert cfg["random"]["sds"]["iterations"] == 0 and cfg["bghop"]["sds"]["iterations"] == 2
     assert cfg["energy"]["iterations"] == 4
     assert cfg["single-prior"] == cfg["bghop"] and cfg["bghop"]["rank"]["physics"] is True
@@ -156,9 +159,9 @@ def test_every_method_writes_result_folders(bench, box):
 def test_single_prior_left_hand_is_the_mirrored_right_hand(bench, box):
     out, _ = bench
     folder = out / "single-prior" / "box"
-    summary = json.loads((folder / "summary.json").read_text())
-    left_run = summary["method_summary"]["left_on_mirrored_object"]["samples"]
-    right_run = summary["method_summary"]["right"]["samples"]
+    record = read_run(folder)
+    left_run = record.extra["method_summary"]["left_on_mirrored_object"]["samples"]
+    right_run = record.extra["method_summary"]["right"]["samples"]
     layer = load_hand("open", side="left")
     for k in range(2):
         hands = load_hands_json(folder / str(k) / "hands.json")
@@ -170,7 +173,28 @@ def test_single_prior_left_hand_is_the_mirrored_right_hand(bench, box):
         assert m.penetration_max_m == pytest.approx(ref["penetration_max_m"], abs=2e-4)
         assert m.contact_left == ref["contact_right"]
         # the k-th right grasp of the object run is the right hand of pair k
-        assert summary["samples"][k]["right"]["init_index"] == right_run[k]["init_index"]
+        assert record.samples[k].scores["right"]["init_index"] == right_run[k]["scores"]["init_index"]
+        assert record.samples[k].stability is None  # each hand was checked alone: nothing stored for the pair
+
+
+def test_the_evaluation_reuses_what_the_methods_measured(bench, models):
+    """bghop and random stored the stability and the prior score of the hands they wrote; the evaluation
+    reuses them, and measuring again (recompute) gives the same numbers. energy stores neither."""
+    out, res = bench
+    cfg = _config()
+    scorer = PriorScorer(models.prior, models.autoencoder, levels=cfg.grasp.rank.score_levels, seed=cfg.seed,
+                         prompts={"box": "box"}, sdf_resolution=cfg.grasp.sdf_resolution,
+                         sdf_margin=cfg.grasp.sdf_margin)
+    for m in ("bghop", "random"):
+        rep = res.reports[m]
+        assert all(s.reused == ["stability", "prior score"] for s in rep.samples), [s.reused for s in rep.samples]
+        again = evaluate_folders([out / m / "box"], physics_config=cfg.physics_config, scorer=scorer,
+                                 progress=False, recompute=True)
+        for a, b in zip(rep.samples, again.samples):
+            assert b.reused == [] and a.stable == b.stable
+            assert a.max_displacement_m == pytest.approx(b.max_displacement_m, abs=1e-9)
+            assert a.sds_score == pytest.approx(b.sds_score, rel=1e-5)
+    assert all(s.reused == [] for s in res.reports["energy"].samples)
 
 
 def test_tables_and_files(bench):

@@ -19,6 +19,7 @@ import trimesh
 from bghop.cli.main import main
 from bghop.eval.diversity import HandPlacement, cluster_count, diversity, grasp_features
 from bghop.eval.report import EvalInputError, evaluate_folders, find_sample_folders, format_table, write_report
+from bghop.eval.runs import RunRecord, SampleRecord, write_run_record
 from bghop.hands import load_hand
 from bghop.hands.params import HandParams, Hands
 from bghop.viz.results import ResultSample, write_result_folder
@@ -173,16 +174,22 @@ def test_grasp_features_are_translation_invariant():
     assert np.all(grasp_features(r, None, c)[45:90] == 0)
 
 
-def test_diversity_of_folders_per_group(tmp_path):
-    """Two objects named in summary.json: identical grasps (entropy 0) and two distinct placements."""
+@pytest.mark.parametrize("layout", ["v2", "v1"])
+def test_diversity_of_folders_per_group(tmp_path, layout):
+    """Two objects named in the run record: identical grasps (entropy 0) and two distinct placements. The
+    record is read in this version's layout and in the one earlier releases wrote (objects under "object")."""
     root = tmp_path / "run"
     samples = []
     for k in range(4):
         x = 0.8 if k < 2 else (0.8 if k == 2 else 1.2)
         write_result_folder(root / str(k), ResultSample(trimesh.creation.box(extents=(0.1, 0.1, 0.1)),
                                                         Hands("open", _params((x, 0, 0)))), render=False)
-        samples.append({"name": str(k), "object": "mug" if k < 2 else "pan"})
-    (root / "summary.json").write_text(json.dumps({"samples": samples}))
+        samples.append(SampleRecord(name=str(k), group="mug" if k < 2 else "pan"))
+    if layout == "v2":
+        write_run_record(root, RunRecord(kind="grasp", samples=samples))
+    else:
+        v1 = {"kind": "grasp", "samples": [{"name": r.name, "object": r.group, "rank": 0} for r in samples]}
+        (root / "summary.json").write_text(json.dumps(v1))
     rep = evaluate_folders([root], physics=False, progress=False)
     by = {g.group: g for g in rep.groups}
     assert set(by) == {"mug", "pan"}
@@ -191,10 +198,12 @@ def test_diversity_of_folders_per_group(tmp_path):
     assert rep.overall.diversity.num_samples == 4 and rep.samples[0].stable is None
 
 
-def test_group_from_hands_json_and_find_errors(tmp_path):
+def test_group_without_a_record_and_find_errors(tmp_path):
+    """A folder another tool wrote (no summary.json): its samples belong to the run folder's name, and
+    keys in hands.json are not guessed at."""
     write_result_folder(tmp_path / "r" / "0", _far_sample(extra={"meta": {"category": "box"}}), render=False)
     rep = evaluate_folders([tmp_path / "r" / "0"], physics=False, progress=False)
-    assert rep.samples[0].group == "box" and rep.samples[0].name == "r/0"
+    assert rep.samples[0].group == "r" and rep.samples[0].name == "r/0"
     with pytest.raises(EvalInputError, match="does not exist"):
         find_sample_folders(tmp_path / "nope")
     (tmp_path / "empty").mkdir()

@@ -1,5 +1,5 @@
 """``bghop bench …``: benchmarks that compare methods. ``bghop bench grasp``: grasp-synthesis
-baselines side by side (:mod:`bghop.synthesis.bench`)."""
+baselines side by side (:mod:`bghop.bench`)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     _register_grasp(bsub)
 
 
-#: the default ``--methods`` (``bghop.synthesis.bench.METHODS``; not imported here so that building
-#: the parser stays fast)
+#: the default ``--methods`` (``bghop.bench.METHODS``; not imported here so that building the parser
+#: stays fast)
 DEFAULT_METHODS = ("bghop", "single-prior", "energy", "random")
 
 
@@ -63,6 +63,9 @@ def _register_grasp(bsub: argparse._SubParsersAction) -> None:
     g.add_argument("--no-score", action="store_true", help="do not score the grasps under the bimanual prior")
     g.add_argument("--no-render", action="store_true", help="no render.png per grasp and no contact sheets")
     g.add_argument("--no-plots", action="store_true", help="do not write the comparison PNGs")
+    g.add_argument("--recompute", action="store_true",
+                   help="evaluate every grasp from scratch: by default the MuJoCo stability and prior score a method "
+                        "already measured on the hands it wrote (same settings and models) are reused")
     add_threads(g)
     g.add_argument("--quiet", action="store_true", help="no progress bars")
     add_common(g)
@@ -76,7 +79,7 @@ def _bench_grasp(args: argparse.Namespace) -> int:
     from bghop.models.autoencoder import ObjectAutoencoder
     from bghop.models.checkpoint import CheckpointError, default_model_dir
     from bghop.models.prior import InteractionPrior
-    from bghop.synthesis.bench import (
+    from bghop.bench import (
         BenchConfig,
         BenchInputError,
         BenchModels,
@@ -100,7 +103,7 @@ def _bench_grasp(args: argparse.Namespace) -> int:
         config = BenchConfig(methods=methods, n=args.num, seed=args.seed, hand_kind=args.hand,
                              grasp=with_iterations(GraspConfig(), sds=args.sds_iters, refine=args.refine_iters),
                              energy=energy, physics=not args.no_physics, score=not args.no_score,
-                             render=not args.no_render)
+                             render=not args.no_render, recompute=args.recompute)
         objects = resolve_objects(args.objects, scale=args.scale)
     except BenchInputError as e:
         raise CLIError(str(e)) from e

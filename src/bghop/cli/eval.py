@@ -37,6 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("folders", nargs="+", metavar="DIR", help="result folders (or single sample folders)")
     p.add_argument("--out", default=None, help="where to write the metrics and plots (default: the first DIR)")
     p.add_argument("--no-physics", action="store_true", help="skip the MuJoCo stability test (faster)")
+    p.add_argument("--recompute", action="store_true",
+                   help="simulate and score every sample here: by default the stability and prior score that the "
+                        "run stored for exactly these hands (same physics settings, same prior, noise and prompt) "
+                        "are reused")
     p.add_argument("--prior", default=None, metavar="DIR",
                    help="bimanual prior folder ('default': the shipped one): also score each two-hand sample's "
                         "plausibility under it")
@@ -130,7 +134,7 @@ def _eval(args: argparse.Namespace) -> int:
     try:
         report = evaluate_folders(args.folders, physics=not args.no_physics, clusters=args.clusters, scorer=scorer,
                                   device=args.device, mano_dir=args.mano_dir, seed=args.seed, progress=True,
-                                  faithfulness=args.faithfulness, classifier=classifier)
+                                  faithfulness=args.faithfulness, classifier=classifier, recompute=args.recompute)
     except ClassifierError as e:
         raise CLIError(str(e)) from e
     report.notes = notes + report.notes

@@ -169,7 +169,7 @@ def optimize_grasps(mesh: trimesh.Trimesh, hands: dict[str, HandModel], n: int, 
         poses, verts, joints = {}, {}, {}
         for side in sides:
             pose, r6, t = params[side]
-            orient = matrix_to_axis_angle(rot6d_to_matrix(r6))
+            orient = rot6d_to_matrix(r6)  # the layer takes the rotation matrix
             ids = objective.vertex_ids[side]
             out = hands[side](pose, orient, t) if ids is None else hands[side].forward_subset(ids, pose, orient, t)
             poses[side], verts[side], joints[side] = pose, out.vertices, out.joints

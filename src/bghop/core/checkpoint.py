@@ -9,6 +9,7 @@ layer that owns a network can use it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -24,7 +25,7 @@ from bghop.core.io import atomic_folder
 import bghop
 
 __all__ = ["CheckpointError", "save_model_folder", "read_model_config", "load_model_folder", "shipped_model_dir",
-           "CONFIG_NAME", "WEIGHTS_NAME"]
+           "model_fingerprint", "CONFIG_NAME", "WEIGHTS_NAME"]
 
 logger = logging.getLogger(__name__)
 
@@ -123,3 +124,18 @@ def load_model_folder(model: nn.Module, folder: str | os.PathLike, map_location:
                               + "; ".join(parts))
     model.load_state_dict(state, strict=True)
     logger.debug("loaded %d tensors from %s", len(state), path)
+
+
+def model_fingerprint(module: nn.Module | None) -> str | None:
+    """SHA-1 of a model's persistent weights (names and float32 values), or None for None.
+
+    Two models with this fingerprint compute the same thing; results stored with one (resumable
+    benchmark folders, stored prior scores) are valid for the other.
+    """
+    if module is None:
+        return None
+    h = hashlib.sha1()
+    for k, t in sorted(module.state_dict().items()):
+        h.update(k.encode())
+        h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from bghop.data.shards import TRUNCATION, ShardDataset
+from bghop.eval.runs import RunRecord, SampleRecord, hands_digest, write_run_record
 from bghop.fields.encode import GridSettings
 from bghop.geometry.sdf import sdf_grid_to_mesh
 from bghop.hands.params import HandParams, Hands
@@ -21,7 +22,8 @@ def show_samples(data: str | os.PathLike, out: str | os.PathLike, k: int = 8, se
     """Write ``k`` random samples of a data folder as result folders ``out/<i>/`` and ``out/contact_sheet.png``.
 
     The object is re-extracted from the stored truncated SDF (marching cubes, back to the
-    object frame with the stored ``nTo``), so the picture shows what training sees.
+    object frame with the stored ``nTo``), so the picture shows what training sees. ``out/summary.json``
+    is the run record (kind ``"data"``): per sample its prompt, category and object id.
     """
     ds = ShardDataset(data)
     if len(ds) == 0:
@@ -30,7 +32,7 @@ def show_samples(data: str | os.PathLike, out: str | os.PathLike, k: int = 8, se
         else GridSettings.from_dict(ds.manifest.settings["grid"])
     idx = np.random.default_rng(seed).choice(len(ds), size=min(k, len(ds)), replace=False)
     out = Path(out)
-    renders, labels = [], []
+    renders, labels, records = [], [], []
     for n, i in enumerate(sorted(idx.tolist())):
         item, meta = ds[i], ds.meta(i)
         sdf_n = item["object_tsdf"][0].numpy() * TRUNCATION
@@ -42,5 +44,9 @@ def show_samples(data: str | os.PathLike, out: str | os.PathLike, k: int = 8, se
         folder = write_result_folder(out / str(n), ResultSample(mesh, hands, title=meta["text"]))
         renders.append(folder / "render.png")
         labels.append(f"{n}: {meta['text']}")
+        records.append(SampleRecord(name=str(n), text=meta["text"], group=meta.get("object_id"),
+                                    category=meta.get("category"),
+                                    hands_digest=hands_digest(hands.to_json_dict()), scores={"index": int(i)}))
     sheet = contact_sheet(renders, out / "contact_sheet.png", cols=2, labels=labels)
+    write_run_record(out, RunRecord(kind="data", samples=records, settings={"data": str(data), "k": k, "seed": seed}))
     return [*(r.parent for r in renders), sheet]

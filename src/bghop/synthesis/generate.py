@@ -19,6 +19,7 @@ import torch
 import trimesh
 from tqdm.auto import tqdm
 
+from bghop.eval.runs import RunRecord, SampleRecord
 from bghop.fields.encode import decode_grid
 from bghop.fields.fit import FitConfig
 from bghop.hands import HandModel
@@ -27,10 +28,12 @@ from bghop.models.autoencoder import ObjectAutoencoder
 from bghop.models.decode import samples_to_grids
 from bghop.models.prior import InteractionPrior
 from bghop.synthesis.prompts import expand_prompt
+from bghop.viz.results import ResultSample, write_run
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["GenerateConfig", "GeneratedSample", "GenerationResult", "generate", "generation_summary", "save_generation"]
+__all__ = ["GenerateConfig", "GeneratedSample", "GenerationResult", "generate", "generation_record", "generation_summary",
+           "save_generation"]
 
 
 @dataclass(frozen=True)
@@ -149,23 +152,26 @@ def generate(prior: InteractionPrior, autoencoder: ObjectAutoencoder, text: str,
     return GenerationResult(text=prompt, samples=samples, failed=failed, settings=settings, timings=timings)
 
 
+def generation_record(result: GenerationResult) -> RunRecord:
+    """The run record of a generation result: one sample record per decoded sample (the prompt, fit
+    residuals, object size), the samples that could not be decoded under ``dropped``."""
+    samples = [SampleRecord(name=str(k), text=result.text, scores=s.to_dict()) for k, s in enumerate(result.samples)]
+    return RunRecord(kind="generate", samples=samples, text=result.text, settings=result.settings,
+                     timings_s=result.timings, dropped=list(result.failed))
+
+
 def generation_summary(result: GenerationResult) -> dict:
-    """``summary.json`` content for a generation run."""
-    return {"kind": "generate", "text": result.text, "settings": result.settings, "timings_s": result.timings,
-            "samples": [{"name": str(k), **s.to_dict()} for k, s in enumerate(result.samples)],
-            "failed": result.failed}
+    """``summary.json`` content of :func:`generation_record` (a JSON-ready dict)."""
+    return generation_record(result).to_json()
 
 
 def save_generation(result: GenerationResult, out_dir: str | os.PathLike,
                     layers: dict[str, HandModel] | None = None, mano_dir: str | os.PathLike | None = None,
                     render: bool = True, progress: bool = True):
     """Write ``DIR/<k>/`` per decoded sample, a contact sheet and ``summary.json``; returns the folder."""
-    from bghop.synthesis.output import write_run
-    from bghop.viz.results import ResultSample
-
     samples = [ResultSample(s.object_mesh, s.hands, title=f"#{k} {result.text}",
                             extra={"text": result.text, "sample_index": s.index,
                                    "fit_residual_n": {"right": s.right_residual, "left": s.left_residual}})
                for k, s in enumerate(result.samples)]
-    return write_run(out_dir, samples, generation_summary(result), layers=layers, mano_dir=mano_dir, render=render,
+    return write_run(out_dir, samples, generation_record(result), layers=layers, mano_dir=mano_dir, render=render,
                      progress=progress)

@@ -30,8 +30,7 @@ import logging
 import math
 import os
 import time
-import warnings
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 
 import torch
 import trimesh
@@ -39,25 +38,32 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from bghop.contact.energies import ObjectSDF
-from bghop.contact.init import InitConfig
-from bghop.contact.objective import REFINE_OBJECTIVE, GraspObjective, ObjectiveConfig, ObjectiveValue
+from bghop.contact.objective import GraspObjective, ObjectiveValue
 from bghop.contact.optimizer import adam_groups
-from bghop.core.config import legacy_parts
 from bghop.eval.grip import GripConfig, check_grip
 from bghop.eval.metrics import GraspMetrics
-from bghop.eval.physics import PhysicsConfig, StabilityResult
-from bghop.eval.ranking import RankWeights, prior_excess_percent, rank_score
+from bghop.eval.physics import StabilityResult
+from bghop.eval.ranking import prior_excess_percent, rank_score
 from bghop.hands import load_hand
 from bghop.hands.params import HandParams, Hands
-from bghop.hands.posing import PosedHand
+from bghop.hands.posing import HandLayers, PosedHand
 from bghop.models.autoencoder import ObjectAutoencoder
 from bghop.models.prior import InteractionPrior
 from bghop.synthesis.checks import MIN_OBJECT_EXTENT_M, GraspError, check_object
+from bghop.synthesis.grasp_config import (
+    PRECISIONS,
+    GraspConfig,
+    RankConfig,
+    RefineConfig,
+    SDSStageConfig,
+    with_iterations,
+)
 from bghop.synthesis.guard import DroppedGrasp, NaNGuard
 from bghop.synthesis.hoi import GraspVariables, InteractionGridBuilder, initial_grasps
 from bghop.synthesis.output import grasp_summary, save_grasps
 from bghop.synthesis.prompts import expand_prompt
-from bghop.synthesis.sds import SDSConfig, SDSGuidance
+from bghop.synthesis.score import PriorScorer
+from bghop.synthesis.sds import SDSGuidance
 
 logger = logging.getLogger(__name__)
 
@@ -80,154 +86,6 @@ __all__ = [
     "PRECISIONS",
 ]
 
-#: numeric precisions of the SDS network passes
-PRECISIONS = ("fp32", "bf16")
-
-
-@dataclass(frozen=True)
-class SDSStageConfig:
-    """The score-distillation stage.
-
-    Attributes:
-        iterations: Adam steps with SDS.
-        object_every: re-encode the object (gradient to the right hand's rigid pose) every this
-            many iterations; 1 = always.
-        lr_pose / lr_rot / lr_transl: learning rates (radians, 6D units, metres).
-        w_limits: joint-limit penalty weight (radians²) during SDS.
-        precision: ``"fp32"`` (default) or ``"bf16"``: autocast of the autoencoder and UNet passes
-            to bfloat16, about 1.5–2× faster on CPUs with native bfloat16 (SDS gradients are noisy
-            anyway); only when asked. ``"auto"`` of earlier versions means fp32 (deprecated).
-        guidance: the SDS module's settings.
-    """
-
-    iterations: int = 20
-    object_every: int = 1
-    lr_pose: float = 0.03
-    lr_rot: float = 0.02
-    lr_transl: float = 0.004
-    w_limits: float = 10.0
-    precision: str = "fp32"
-    guidance: SDSConfig = SDSConfig()
-
-    def __post_init__(self) -> None:
-        if self.precision == "auto":
-            warnings.warn("SDSStageConfig(precision='auto') is deprecated and means 'fp32'; ask for 'bf16' "
-                          "explicitly", DeprecationWarning, stacklevel=3)
-            object.__setattr__(self, "precision", "fp32")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-
-
-#: flat ``RefineConfig`` keywords of earlier versions → the objective's fields
-_REFINE_LEGACY = {k: ("objective", k) for k in ("w_contact", "w_penetration", "w_hand_hand", "w_limits",
-                                                "w_opposition", "w_damping", "damping_length", "press_depth",
-                                                "contact_weights")}
-
-
-@dataclass(frozen=True, init=False)
-class RefineConfig:
-    """The contact refinement after SDS.
-
-    Attributes:
-        iterations: Adam steps.
-        lr_pose / lr_rot / lr_transl: learning rates.
-        objective: the grasp objective's weights (:data:`~bghop.contact.objective.REFINE_OBJECTIVE`:
-            every hand vertex, damping to the SDS result, no natural-pose or wrench term). The flat
-            keywords of earlier versions (``w_contact=``, ``w_damping=``, …) still work, deprecated.
-    """
-
-    iterations: int
-    lr_pose: float
-    lr_rot: float
-    lr_transl: float
-    objective: ObjectiveConfig
-
-    def __init__(self, iterations: int = 150, lr_pose: float = 0.02, lr_rot: float = 0.01, lr_transl: float = 0.002,
-                 objective: ObjectiveConfig = REFINE_OBJECTIVE, **legacy) -> None:
-        parts = legacy_parts("RefineConfig", legacy, _REFINE_LEGACY)
-        for name, value in (("iterations", iterations), ("lr_pose", lr_pose), ("lr_rot", lr_rot),
-                            ("lr_transl", lr_transl), ("objective", replace(objective, **parts.get("objective", {})))):
-            object.__setattr__(self, name, value)
-
-
-_RANK_LEGACY = {"w_unstable": ("weights", "unstable"), "w_no_contact": ("weights", "no_contact"),
-                "penetration_unit": ("weights", "penetration_unit_m"), "w_hand_hand": ("weights", "hand_hand_per_cm3"),
-                "w_sds": ("weights", "prior_per_percent")}
-
-
-@dataclass(frozen=True, init=False)
-class RankConfig:
-    """How grasps are checked and ordered (lower :func:`~bghop.eval.ranking.rank_score` first).
-
-    Attributes:
-        physics: run the MuJoCo stability test (≈0.3 s per grasp; the first call on a
-            non-convex object also pays for its convex decomposition).
-        physics_config: simulation settings.
-        squeeze: finger closures (fractions of the way to the fist) tried in turn on a grasp that
-            does not hold, keeping the first that does without going deeper than
-            ``max_penetration_m`` (:func:`bghop.eval.grip.check_grip`); empty to keep grasps as
-            optimised. Needs ``physics``.
-        max_penetration_m: the deepest a squeeze may press, metres.
-        score_levels: noise levels (fractions of ``T``) of the prior's denoising score.
-        weights: the ranking weights (:class:`~bghop.eval.ranking.RankWeights`; the flat ``w_*``
-            keywords of earlier versions still work, deprecated).
-    """
-
-    physics: bool
-    physics_config: PhysicsConfig
-    squeeze: tuple[float, ...]
-    max_penetration_m: float
-    score_levels: tuple[float, ...]
-    weights: RankWeights
-
-    def __init__(self, physics: bool = True, physics_config: PhysicsConfig = PhysicsConfig(),
-                 squeeze: tuple[float, ...] = (0.04, 0.08, 0.12), max_penetration_m: float = 0.005,
-                 score_levels: tuple[float, ...] = (0.35, 0.65), weights: RankWeights = RankWeights(), **legacy) -> None:
-        parts = legacy_parts("RankConfig", legacy, _RANK_LEGACY)
-        for name, value in (("physics", physics), ("physics_config", physics_config), ("squeeze", tuple(squeeze)),
-                            ("max_penetration_m", max_penetration_m), ("score_levels", tuple(score_levels)),
-                            ("weights", replace(weights, **parts.get("weights", {})))):
-            object.__setattr__(self, name, value)
-
-
-_GRASP_LEGACY = {"init_offset": ("init", "offset"), "init_pose_noise": ("init", "pose_noise")}
-
-
-@dataclass(frozen=True, init=False)
-class GraspConfig:
-    """Everything grasp synthesis does.
-
-    Attributes:
-        sds: score-distillation stage.
-        refine: contact refinement.
-        rank: checks and ranking.
-        init: how the starts are drawn (:class:`~bghop.contact.init.InitConfig`; ``init_offset=`` /
-            ``init_pose_noise=`` of earlier versions still work, deprecated).
-        sdf_resolution: resolution of the object SDF grid computed once around the object.
-        sdf_margin: metres around the object's bounding box covered by that grid (must exceed
-            the autoencoder's truncation, 0.2 n = 4 cm).
-    """
-
-    sds: SDSStageConfig
-    refine: RefineConfig
-    rank: RankConfig
-    init: InitConfig
-    sdf_resolution: int
-    sdf_margin: float
-
-    def __init__(self, sds: SDSStageConfig = SDSStageConfig(), refine: RefineConfig = RefineConfig(),
-                 rank: RankConfig = RankConfig(), init: InitConfig = InitConfig(), sdf_resolution: int = 64,
-                 sdf_margin: float = 0.06, **legacy) -> None:
-        parts = legacy_parts("GraspConfig", legacy, _GRASP_LEGACY)
-        for name, value in (("sds", sds), ("refine", refine), ("rank", rank),
-                            ("init", replace(init, **parts.get("init", {}))), ("sdf_resolution", sdf_resolution),
-                            ("sdf_margin", sdf_margin)):
-            object.__setattr__(self, name, value)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
 @dataclass
 class Grasp:
     """One synthesised grasp (object frame, metres).
@@ -243,6 +101,8 @@ class Grasp:
         squeeze: how far the fingers were closed towards the fist to make it hold (0 = as optimised).
         energy_terms: the final refinement energy's terms (:data:`bghop.contact.objective.TERM_NAMES`).
         posed: ``hands`` posed (what the checks measured; writers reuse them).
+        prior_score: the bimanual prior's score of ``hands`` as written (:class:`~bghop.synthesis.score.PriorScorer`;
+            None for one hand).
     """
 
     index: int
@@ -255,11 +115,13 @@ class Grasp:
     squeeze: float = 0.0
     energy_terms: dict[str, float] = field(default_factory=dict)
     posed: dict[str, PosedHand] = field(default_factory=dict)
+    prior_score: float | None = None
 
     def to_dict(self) -> dict:
         """Metrics and scores (no hand parameters) for ``summary.json``."""
         return {"init_index": self.index, "rank_score": self.rank_score, "sds_score": self.sds_score,
-                "energy": self.energy, "energy_terms": dict(self.energy_terms), "squeeze": self.squeeze,
+                "prior_score": self.prior_score, "energy": self.energy, "energy_terms": dict(self.energy_terms),
+                "squeeze": self.squeeze,
                 "metrics": self.metrics.to_dict(),
                 "stability": None if self.stability is None else self.stability.to_dict()}
 
@@ -278,6 +140,9 @@ class GraspSynthesisResult:
         warnings: warnings about the input.
         sds_error: mean prior denoising error ``|ε̂ − ε|²`` over the live grasps at each SDS
             iteration (noisy: the timestep and noise change every iteration).
+        physics: the physics settings the grasps' stability was simulated with (None without physics).
+        prior: what :attr:`Grasp.prior_score` was computed with (:attr:`PriorScorer.identity
+            <bghop.synthesis.score.PriorScorer.identity>`), or None.
     """
 
     object_mesh: trimesh.Trimesh
@@ -288,6 +153,8 @@ class GraspSynthesisResult:
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     sds_error: list[float] = field(default_factory=list)
+    physics: dict | None = None
+    prior: dict | None = None
 
 
 class GraspSynthesizer:
@@ -318,6 +185,11 @@ class GraspSynthesizer:
             logger.warning("the prior was trained on %r hands, synthesising with %r hands", prior.config.hand_kind,
                            hand_kind)
         self.guidance = SDSGuidance(self.prior, config.sds.guidance)
+        #: scores the written grasps as ``bghop eval --prior`` / the benchmark would (two hands only)
+        self.scorer = None if not self.bimanual else PriorScorer(
+            self.prior, self.autoencoder, hand_kind, mano_dir, levels=config.rank.score_levels,
+            sdf_resolution=config.sdf_resolution, sdf_margin=config.sdf_margin, device=self.device,
+            layers=HandLayers(mano_dir, self.device, layers=self.layers))
 
     @property
     def precision(self) -> str:
@@ -481,17 +353,19 @@ class GraspSynthesizer:
         timings["score"] = time.perf_counter() - t3
         t4 = time.perf_counter()
         grasps = self._rank(mesh, hands, keep, ids, scores, value, progress)
+        prior_identity = None
+        if self.scorer is not None:  # the score of each grasp as written (squeezed), as evaluation computes it
+            self.scorer.seed = seed
+            self.scorer.object_sdf(mesh, sdf)
+            for g in grasps:
+                g.prior_score = self.scorer.score_hands(mesh, g.hands, prompt)
+            prior_identity = self.scorer.identity
         timings["rank"] = time.perf_counter() - t4
         timings["total"] = time.perf_counter() - t0
         run = {"text": prompt, "n": n, "seed": seed, "bimanual": self.bimanual, "hand": self.hand_kind,
                "device": str(self.device), "precision": self.precision, "config": cfg.to_dict()}
         logger.info("grasp synthesis: %d grasps (%d dropped) in %.1f s", len(grasps), len(dropped), timings["total"])
+        physics = asdict(cfg.rank.physics_config) if cfg.rank.physics else None
         return GraspSynthesisResult(object_mesh=mesh, grasps=grasps, dropped=dropped, text=prompt, settings=run,
-                                    timings=timings, warnings=warns, sds_error=trace)
-
-
-def with_iterations(config: GraspConfig, sds: int | None = None, refine: int | None = None) -> GraspConfig:
-    """A copy of ``config`` with other iteration counts (None keeps the value)."""
-    s = config.sds if sds is None else replace(config.sds, iterations=sds)
-    r = config.refine if refine is None else replace(config.refine, iterations=refine)
-    return replace(config, sds=s, refine=r)
+                                    timings=timings, warnings=warns, sds_error=trace, physics=physics,
+                                    prior=prior_identity)

@@ -168,7 +168,7 @@ class InteractionGridBuilder:
         zeros = v.right_pose.new_zeros(B, 3)
         args = {"right": (v.right_pose, zeros, zeros)}
         if v.bimanual:
-            args["left"] = (v.left_pose, matrix_to_axis_angle(rot6d_to_matrix(v.left_rot)), v.left_transl)
+            args["left"] = (v.left_pose, rot6d_to_matrix(v.left_rot), v.left_transl)  # the layer takes the matrix
         oTh = rigid_from_params(v.right_rot, v.right_transl, self.j0["right"])
         joints_h, verts_h = {}, {}
         for side, a in args.items():

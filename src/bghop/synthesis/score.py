@@ -13,9 +13,12 @@ import torch
 import trimesh
 
 from bghop.contact.energies import ObjectSDF
+from bghop.core.prompts import is_bimanual_prompt
 from bghop.eval.report import SampleInputs
 from bghop.geometry.mesh_io import mesh_digest
-from bghop.hands import HandModel, load_hand
+from bghop.core.checkpoint import model_fingerprint
+from bghop.hands.params import Hands
+from bghop.hands.posing import HandLayers
 from bghop.models.autoencoder import ObjectAutoencoder
 from bghop.models.prior import InteractionPrior
 from bghop.synthesis.hoi import InteractionGridBuilder, variables_from_params
@@ -42,12 +45,13 @@ class PriorScorer:
         prompts: group (object) name → object text, used when a sample has no bimanual prompt.
         sdf_resolution / sdf_margin: the object SDF grid (as in grasp synthesis).
         device: torch device.
+        layers: hand layers to use (built on first use otherwise).
     """
 
     def __init__(self, prior: InteractionPrior, autoencoder: ObjectAutoencoder, hand_kind: str = "open",
                  mano_dir: str | os.PathLike | None = None, levels: tuple[float, ...] = (0.35, 0.65), seed: int = 0,
                  prompts: dict[str, str] | None = None, sdf_resolution: int = 64, sdf_margin: float = 0.06,
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", layers: HandLayers | None = None) -> None:
         if not prior.config.bimanual:
             raise ValueError("PriorScorer needs a bimanual prior")
         self.device = torch.device(device)
@@ -60,40 +64,50 @@ class PriorScorer:
         self.sdf_resolution = sdf_resolution
         self.sdf_margin = sdf_margin
         self.mano_dir = mano_dir
-        self._layers: dict[tuple[str, str], HandModel] = {}
+        self.layers = layers if layers is not None else HandLayers(mano_dir, self.device)
         self._sdf: dict[str, ObjectSDF] = {}
         self.hand_kind = hand_kind
+        self._fingerprints: dict | None = None
 
-    def _layer(self, kind: str, side: str) -> HandModel:
-        if (kind, side) not in self._layers:
-            self._layers[(kind, side)] = load_hand(kind, side=side, model_dir=self.mano_dir).to(self.device)
-        return self._layers[(kind, side)]
+    @property
+    def identity(self) -> dict:
+        """What the scores depend on besides the sample (model fingerprints, noise levels and seed, the
+        object SDF grid): a score stored with the same identity is the score this scorer gives."""
+        if self._fingerprints is None:
+            self._fingerprints = {"prior": model_fingerprint(self.prior),
+                                  "autoencoder": model_fingerprint(self.autoencoder)}
+        return {**self._fingerprints, "levels": list(self.levels), "seed": self.seed,
+                "sdf_resolution": self.sdf_resolution, "sdf_margin": self.sdf_margin}
 
-    def _object_sdf(self, mesh: trimesh.Trimesh) -> ObjectSDF:
+    def object_sdf(self, mesh: trimesh.Trimesh, sdf: ObjectSDF | None = None) -> ObjectSDF:
+        """The object's SDF grid (cached per mesh; ``sdf``, when given, is kept for this mesh: it must have
+        this scorer's resolution and margin)."""
         key = mesh_digest(mesh)
         if key not in self._sdf:
             if len(self._sdf) >= 8:
                 self._sdf.pop(next(iter(self._sdf)))
-            self._sdf[key] = ObjectSDF(mesh, resolution=self.sdf_resolution, margin=self.sdf_margin,
-                                       device=self.device)
+            self._sdf[key] = sdf if sdf is not None else ObjectSDF(mesh, resolution=self.sdf_resolution,
+                                                                   margin=self.sdf_margin, device=self.device)
         return self._sdf[key]
 
     def prompt(self, sample: SampleInputs) -> str:
         """The bimanual prompt a sample is scored with."""
-        if sample.text and "both hands" in sample.text:
+        if is_bimanual_prompt(sample.text):
             return sample.text
         return expand_prompt(self.prompts.get(sample.group, sample.group.replace("_", " ")), bimanual=True)
 
     @torch.no_grad()
-    def __call__(self, sample: SampleInputs) -> float:
-        if set(sample.hands) != {"right", "left"}:
+    def score_hands(self, mesh: trimesh.Trimesh, hands: Hands, prompt: str) -> float:
+        """The score of one two-hand grasp (batch 1) of ``mesh`` under ``prompt``."""
+        if not hands.bimanual:
             raise ValueError("the bimanual prior scores two-hand samples only")
-        layers = {s: self._layer(sample.hands.kind, s) for s in sample.hands.sides}
-        params = {s: p.to(self.device, torch.float32) for s, p in sample.hands.items()}
-        builder = InteractionGridBuilder(layers, self.prior.config.grid_settings,
-                                         self._object_sdf(sample.object_mesh), self.autoencoder)
+        params = {s: p.to(self.device, torch.float32) for s, p in hands.items()}
+        builder = InteractionGridBuilder(self.layers.for_hands(hands), self.prior.config.grid_settings,
+                                         self.object_sdf(mesh), self.autoencoder)
         v = variables_from_params(params, builder.j0)
         grid, _ = builder(v)
-        score = self.guidance.score(self.prior.normalize(grid), [self.prompt(sample)], levels=self.levels,
-                                    seed=self.seed)
+        score = self.guidance.score(self.prior.normalize(grid), [prompt], levels=self.levels, seed=self.seed)
         return float(score[0])
+
+    def __call__(self, sample: SampleInputs) -> float:
+        return self.score_hands(sample.object_mesh, sample.hands, self.prompt(sample))
