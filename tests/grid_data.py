@@ -11,11 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from bghop.data.shards import Manifest, Sample, shard_path, write_shard
 from bghop.fields.encode import GridSettings
 from bghop.fields.skeletal import skeletal_field
 from bghop.geometry.grid import grid_coordinates
+from bghop.models.autoencoder import AutoencoderConfig, ObjectAutoencoder
 from bghop.models.prior import InteractionPrior, PriorConfig
 from bghop.models.text import TextEncoder
 from bghop.models.unet import UNetConfig
@@ -180,3 +182,27 @@ def use_oracle(prior: InteractionPrior, oracle) -> InteractionPrior:
     """
     prior.unet.forward = oracle
     return prior
+
+
+class SphereAutoencoder(ObjectAutoencoder):
+    """A decoder that always yields a sphere about the grid centre, whatever the latent.
+
+    Radius ``0.5 + 0.1 · tanh(mean(z))`` n-units, so within [0.4, 0.6]: the SDF (truncated to ±0.2 like
+    the real decoder's output) is −0.2 at the centre and +0.2 at the grid's corners (extent 1.5), so it
+    always crosses zero inside the grid. Sample ``i`` is left empty (SDF = +truncation everywhere, no
+    surface) when ``i`` is in ``empty``.
+    """
+
+    def __init__(self, empty: tuple[int, ...] = ()) -> None:
+        torch.manual_seed(0)
+        super().__init__(AutoencoderConfig(channels=(4, 8, 8)))
+        self.empty = empty
+
+    def decode(self, z: Tensor) -> Tensor:
+        t = self.config.truncation
+        pts = GridSettings().sdf_spec.points(device=z.device, dtype=z.dtype)  # (R, R, R, 3)
+        radius = 0.5 + 0.1 * torch.tanh(z.flatten(1).mean(1))  # (B,)
+        sdf = (pts.norm(dim=-1)[None] - radius.view(-1, 1, 1, 1)).clamp(-t, t)
+        for i in self.empty:
+            sdf[i] = t
+        return sdf[:, None]

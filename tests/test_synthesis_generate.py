@@ -13,43 +13,16 @@ import json
 
 import pytest
 import torch
-from torch import Tensor
 
-from grid_data import tiny_prior
+from grid_data import SphereAutoencoder, tiny_prior
 
-from bghop.fields.encode import GridSettings
 from bghop.fields.fit import FitConfig
 from bghop.hands import Hands
 from bghop.hands.params import HandParams
-from bghop.models.autoencoder import AutoencoderConfig, ObjectAutoencoder
 from bghop.synthesis.generate import GenerateConfig, generate, save_generation
 
 #: field -> hand fitting dominates decoding time; a few iterations are enough to exercise the path
 FAST = GenerateConfig(steps=2, fit=FitConfig(keypoint_iters=3, field_iters=0))
-
-
-class SphereAutoencoder(ObjectAutoencoder):
-    """A decoder that always yields a sphere about the grid centre, whatever the latent.
-
-    Radius ``0.5 + 0.1 · tanh(mean(z))`` n-units, so within [0.4, 0.6]: the SDF (truncated to ±0.2 like
-    the real decoder's output) is −0.2 at the centre and +0.2 at the grid's corners (extent 1.5), so it
-    always crosses zero inside the grid. Sample ``i`` is left empty (SDF = +truncation everywhere, no
-    surface) when ``i`` is in ``empty``.
-    """
-
-    def __init__(self, empty: tuple[int, ...] = ()) -> None:
-        torch.manual_seed(0)
-        super().__init__(AutoencoderConfig(channels=(4, 8, 8)))
-        self.empty = empty
-
-    def decode(self, z: Tensor) -> Tensor:
-        t = self.config.truncation
-        pts = GridSettings().sdf_spec.points(device=z.device, dtype=z.dtype)  # (R, R, R, 3)
-        radius = 0.5 + 0.1 * torch.tanh(z.flatten(1).mean(1))  # (B,)
-        sdf = (pts.norm(dim=-1)[None] - radius.view(-1, 1, 1, 1)).clamp(-t, t)
-        for i in self.empty:
-            sdf[i] = t
-        return sdf[:, None]
 
 
 @pytest.mark.parametrize("bimanual", [True, False])

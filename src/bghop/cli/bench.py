@@ -6,16 +6,15 @@ from __future__ import annotations
 import argparse
 import logging
 
-from bghop.cli.main import CLIError, add_common, add_threads, check_threads, parse_device
+from bghop.cli.main import CLIError, add_common, add_threads, check_threads, command_group, parse_device, user_errors
 
 logger = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="benchmarks that compare methods (bghop bench grasp)",
-                       description="Benchmarks that run several methods on the same inputs and compare them.")
-    bsub = p.add_subparsers(dest="bench_command", metavar="BENCHMARK")
-    bsub.required = True
+    _, bsub = command_group(sub, "bench", "benchmarks that compare methods (bghop bench grasp)",
+                           "Benchmarks that run several methods on the same inputs and compare them.",
+                           metavar="BENCHMARK")
     _register_grasp(bsub)
 
 
@@ -68,8 +67,7 @@ def _register_grasp(bsub: argparse._SubParsersAction) -> None:
                         "already measured on the hands it wrote (same settings and models) are reused")
     add_threads(g)
     g.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_common(g)
-    g.set_defaults(func=_bench_grasp)
+    add_common(g, _bench_grasp)
 
 
 def _bench_grasp(args: argparse.Namespace) -> int:
@@ -99,23 +97,19 @@ def _bench_grasp(args: argparse.Namespace) -> int:
     check_threads(args)
     device = parse_device(args.device)
     energy = EnergyConfig() if args.energy_iters is None else replace(EnergyConfig(), iterations=args.energy_iters)
-    try:
+    with user_errors(BenchInputError):
         config = BenchConfig(methods=methods, n=args.num, seed=args.seed, hand_kind=args.hand,
                              grasp=with_iterations(GraspConfig(), sds=args.sds_iters, refine=args.refine_iters),
                              energy=energy, physics=not args.no_physics, score=not args.no_score,
                              render=not args.no_render, recompute=args.recompute)
         objects = resolve_objects(args.objects, scale=args.scale)
-    except BenchInputError as e:
-        raise CLIError(str(e)) from e
     if args.hand == "mano":
         from bghop.hands import load_hand
         from bghop.hands.mano import MANOModelError
 
-        try:
+        with user_errors(MANOModelError, FileNotFoundError, ValueError):
             load_hand("mano", side="right", model_dir=args.mano_dir)
-        except (MANOModelError, FileNotFoundError, ValueError) as e:
-            raise CLIError(str(e)) from e
-    try:
+    with user_errors(CheckpointError, BenchInputError):
         prior = InteractionPrior.from_pretrained(args.prior, device=device)
         ae = ObjectAutoencoder.from_pretrained(args.autoencoder, device=device)
         single = None
@@ -123,8 +117,6 @@ def _bench_grasp(args: argparse.Namespace) -> int:
             single_dir = args.prior_single or default_model_dir("prior_single")
             single = InteractionPrior.from_pretrained(single_dir, device=device)
         models = BenchModels(prior=prior, autoencoder=ae, prior_single=single)
-    except (CheckpointError, BenchInputError) as e:
-        raise CLIError(str(e)) from e
 
     def report_job(j) -> None:
         from tqdm.auto import tqdm
@@ -136,11 +128,9 @@ def _bench_grasp(args: argparse.Namespace) -> int:
             line = f"  {j.method:12s} {j.object:24s} {j.grasps} grasps ({j.dropped} dropped)  {how}"
         tqdm.write(line)  # above the progress bar
 
-    try:
+    with user_errors(BenchInputError):
         result = run_benchmark(objects, models, args.out, config, mano_dir=args.mano_dir, device=device,
                                progress=not args.quiet, on_job=report_job)
-    except BenchInputError as e:
-        raise CLIError(str(e)) from e
     paths = write_comparison(result, args.out, plots=not args.no_plots)
     print()
     print(comparison_table(result))

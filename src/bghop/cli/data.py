@@ -6,15 +6,14 @@ import argparse
 import json
 import logging
 
-from bghop.cli.main import CLIError, add_common
+from bghop.cli.main import CLIError, add_common, command_group, user_errors
 
 logger = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("data", help="build training data", description="Build training data shards.")
-    ds = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
-    ds.required = True
+    _, ds = command_group(sub, "data", "build training data",
+                           "Build training data shards.")
     a = ds.add_parser("arctic", help="convert ARCTIC sequences into bghop shards (train/val/test by subject)",
                       description="Convert ARCTIC (raw_seqs/ + meta/object_vtemplates/) into OUT/{train,val,test} "
                                   "shards, keeping frames where both hands touch the object. Needs the official MANO "
@@ -24,8 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--out", required=True, help="output folder")
     a.add_argument("--stride", type=int, default=10, help="use every N-th frame (default 10)")
     a.add_argument("--subjects", nargs="*", default=None, help="only these subjects, e.g. s01 s05")
-    add_common(a)
-    a.set_defaults(func=_arctic)
+    add_common(a, _arctic)
     s = ds.add_parser("synth", help="generate the built-in synthetic grasp set (resumable, parallel)",
                       description="Generate physics-checked synthetic grasps of procedural objects into sharded "
                                   "files. Interrupt and rerun to resume: complete shards are kept.")
@@ -44,32 +42,28 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(default: the records shipped with bghop when the settings are the defaults; with --ray, "
                         "DIR must be readable on every node)")
     r.add_argument("--no-records", action="store_true", help="generate every shard, even the recorded ones")
-    add_common(s)
-    s.set_defaults(func=_synth)
+    add_common(s, _synth)
     rc = ds.add_parser("records", help="save a synthetic set's grasps without its grids (rebuilds in minutes)",
                        description="Write the grasps of every complete shard of a `bghop data synth` folder (hand "
                                    "parameters, object ids, generator figures; no grids) to DIR. `bghop data synth "
                                    "--records DIR` rebuilds those shards without optimising.")
     rc.add_argument("data", help="a folder made by `bghop data synth`")
     rc.add_argument("--out", required=True, help="record folder (new, or records of the same settings)")
-    add_common(rc)
-    rc.set_defaults(func=_records)
+    add_common(rc, _records)
     sh = ds.add_parser("show", help="write K samples of a data folder as result folders plus a contact sheet",
                        description="Decode K samples (marching cubes on the stored SDF, hands from hands.json) into "
                                    "OUT/<k>/ result folders and OUT/contact_sheet.png.")
     sh.add_argument("data", help="a data folder (with manifest.json)")
     sh.add_argument("--out", required=True, help="output folder")
     sh.add_argument("-k", type=int, default=8, help="how many samples (default 8)")
-    add_common(sh)
-    sh.set_defaults(func=_show)
+    add_common(sh, _show)
     st = ds.add_parser("stats", help="what a data folder holds and how it was made (pass rates, time, quality)",
                        description="Print sample counts by kind and category, and for a synthetic set the pass "
                                    "rate before filtering, worker-seconds per sample and the kept grasps' quality.")
     st.add_argument("data", help="a data folder (with manifest.json)")
     st.add_argument("--json", default=None, metavar="FILE", help="also write the figures as JSON")
     st.add_argument("--no-categories", action="store_true", help="leave out the per-category table")
-    add_common(st)
-    st.set_defaults(func=_stats)
+    add_common(st, _stats)
 
 
 def _arctic(args: argparse.Namespace) -> int:
@@ -77,11 +71,9 @@ def _arctic(args: argparse.Namespace) -> int:
 
     if args.stride < 1:
         raise CLIError("--stride must be at least 1")
-    try:
+    with user_errors(ArcticError, FileNotFoundError, ValueError):
         manifests = convert_arctic(args.root, args.mano_dir, args.out, ArcticConfig(stride=args.stride),
                                    subjects=args.subjects)
-    except (ArcticError, FileNotFoundError, ValueError) as e:
-        raise CLIError(str(e)) from e
     for split, m in manifests.items():
         print(f"{split}: {m.num_samples} samples in {len(m.shards)} shards")
     return 0
@@ -124,10 +116,8 @@ def _synth(args: argparse.Namespace) -> int:
 def _records(args: argparse.Namespace) -> int:
     from bghop.data.records import export_records
 
-    try:
+    with user_errors(FileNotFoundError, ValueError):
         n = export_records(args.data, args.out)
-    except (FileNotFoundError, ValueError) as e:
-        raise CLIError(str(e)) from e
     print(f"{n} shards recorded in {args.out}")
     return 0
 
@@ -135,10 +125,8 @@ def _records(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     from bghop.data.show import show_samples
 
-    try:
+    with user_errors(FileNotFoundError):
         paths = show_samples(args.data, args.out, k=args.k, seed=args.seed)
-    except FileNotFoundError as e:
-        raise CLIError(str(e)) from e
     print(paths[-1])
     return 0
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bghop.cli.main import CLIError, add_common
+from bghop.cli.main import CLIError, add_common, user_errors
 
 if TYPE_CHECKING:
     from bghop.eval.faithfulness import ClassifierSource
@@ -57,8 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the user's; --faithfulness includes those, --no-faithfulness skips it)")
     p.add_argument("--classifier", default=None, metavar="DIR",
                    help="category classifier folder (default: the one shipped in the package)")
-    add_common(p)
-    p.set_defaults(func=_eval)
+    add_common(p, _eval)
 
 
 def _make_scorer(prior: str | None, autoencoder: str | None, device: str, notes: list[str]):
@@ -75,12 +74,10 @@ def _make_scorer(prior: str | None, autoencoder: str | None, device: str, notes:
     for name, folder in (("prior", prior), ("autoencoder", autoencoder)):
         if folder not in (None, "default") and not Path(folder).is_dir():
             raise CLIError(f"{name} folder {folder} does not exist")
-    try:
+    with user_errors(CheckpointError):
         p = InteractionPrior.from_pretrained(None if prior == "default" else prior, device=device)
         ae = ObjectAutoencoder.from_pretrained(None if autoencoder in (None, "default") else autoencoder,
                                                device=device)
-    except CheckpointError as e:
-        raise CLIError(str(e)) from e
     if not p.config.bimanual:
         raise CLIError(f"{prior} is a single-hand prior; --prior needs a bimanual one (two-hand samples are scored)")
     notes.append("sds_score: denoising error under the prior at t = 0.35, 0.65 T with fixed noise (lower is more "
@@ -102,10 +99,8 @@ def _classifier_source(folder: str | None, device: str) -> ClassifierSource:
         return functools.partial(load_category_classifier, None, device=device)
     if not Path(folder).is_dir():
         raise CLIError(f"classifier folder {folder} does not exist")
-    try:
+    with user_errors(ClassifierError):
         return load_category_classifier(folder, device=device)
-    except ClassifierError as e:
-        raise CLIError(str(e)) from e
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -120,10 +115,8 @@ def _eval(args: argparse.Namespace) -> int:
     if args.clusters is not None and args.clusters < 1:
         raise CLIError("--clusters must be at least 1")
     for f in args.folders:  # check every input before any work or any write
-        try:
+        with user_errors(EvalInputError):
             find_sample_folders(f)
-        except EvalInputError as e:
-            raise CLIError(str(e)) from e
     if args.classifier is not None and args.faithfulness is False:
         raise CLIError("--classifier and --no-faithfulness contradict each other")
     from bghop.models.classifier import ClassifierError
@@ -131,12 +124,10 @@ def _eval(args: argparse.Namespace) -> int:
     classifier = _classifier_source(args.classifier, args.device)
     notes: list[str] = []
     scorer = _make_scorer(args.prior, args.autoencoder, args.device, notes)
-    try:
+    with user_errors(ClassifierError):
         report = evaluate_folders(args.folders, physics=not args.no_physics, clusters=args.clusters, scorer=scorer,
                                   device=args.device, mano_dir=args.mano_dir, seed=args.seed, progress=True,
                                   faithfulness=args.faithfulness, classifier=classifier, recompute=args.recompute)
-    except ClassifierError as e:
-        raise CLIError(str(e)) from e
     report.notes = notes + report.notes
     report.settings["classifier"] = args.classifier if args.classifier is not None else "shipped"
     if args.no_physics:

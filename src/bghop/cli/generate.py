@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from bghop.cli.main import CLIError, add_common, add_threads, check_threads, parse_device
+from bghop.cli.main import CLIError, add_common, add_threads, check_threads, parse_device, user_errors
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_options(p)
     p.add_argument("--guidance", type=float, default=4.0, help="classifier-free guidance scale (default 4)")
     p.add_argument("--steps", type=int, default=50, help="DDIM sampling steps (default 50; upstream 100 respaced)")
-    add_common(p)
-    p.set_defaults(func=_generate)
+    add_common(p, _generate)
 
 
 def _autoencoder_for(prior_dir: str | None) -> str | None:
@@ -111,10 +110,8 @@ def _check_common(args: argparse.Namespace) -> None:
         from bghop.hands import load_hand
         from bghop.hands.mano import MANOModelError
 
-        try:
+        with user_errors(MANOModelError, FileNotFoundError, ValueError):
             load_hand("mano", side="right", model_dir=args.mano_dir)
-        except (MANOModelError, FileNotFoundError, ValueError) as e:
-            raise CLIError(str(e)) from e
 
 
 def _generate(args: argparse.Namespace) -> int:

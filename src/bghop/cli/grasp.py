@@ -6,7 +6,7 @@ import argparse
 import logging
 
 from bghop.cli.generate import _check_common, add_model_options, load_models
-from bghop.cli.main import CLIError, add_common
+from bghop.cli.main import CLIError, add_common, user_errors
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--guidance", type=float, default=4.0, help="classifier-free guidance scale of the SDS "
                                                                "(default 4)")
     p.add_argument("--no-physics", action="store_true", help="rank without the MuJoCo stability test")
-    add_common(p)
-    p.set_defaults(func=_grasp)
+    add_common(p, _grasp)
 
 
 def _grasp(args: argparse.Namespace) -> int:
@@ -50,10 +49,8 @@ def _grasp(args: argparse.Namespace) -> int:
         if v is not None and v < 0:
             raise CLIError(f"--{name.replace('_', '-')} must be >= 0, got {v}")
     path = example_mesh_path() if args.example else args.mesh
-    try:
+    with user_errors(MeshError):
         mesh = load_mesh(path, scale=args.scale)
-    except MeshError as e:
-        raise CLIError(str(e)) from e
     prior, ae, device = load_models(args)
     try:  # bad objects fail here, before any optimisation and before anything is written
         check_object(mesh, prior.config.grid_settings.field.frame)
@@ -63,10 +60,8 @@ def _grasp(args: argparse.Namespace) -> int:
     cfg = replace(cfg, sds=replace(cfg.sds, guidance=replace(cfg.sds.guidance, guidance=args.guidance)),
                   rank=replace(cfg.rank, physics=not args.no_physics))
     syn = GraspSynthesizer(prior, ae, hand_kind=args.hand, mano_dir=args.mano_dir, config=cfg, device=device)
-    try:
+    with user_errors(GraspError):
         res = syn(mesh, args.text, n=args.num, seed=args.seed, progress=not args.quiet)
-    except GraspError as e:
-        raise CLIError(str(e)) from e
     res.settings["mesh"] = str(path)
     res.settings["scale"] = args.scale
     if not res.grasps:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from bghop.cli.main import CLIError, add_common
+from bghop.cli.main import add_common, command_group, user_errors
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("grid", help="encode an object + hands into an interaction grid, or decode one",
-                       description="Inspect and prepare interaction grids (object SDF + skeletal fields).")
-    gs = p.add_subparsers(dest="grid_command", metavar="SUBCOMMAND")
-    gs.required = True
+    _, gs = command_group(sub, "grid", "encode an object + hands into an interaction grid, or decode one",
+                           "Inspect and prepare interaction grids (object SDF + skeletal fields).")
     e = gs.add_parser("encode", help="object mesh + hands.json -> GRID.npz",
                       description="Write the object's SDF grid in the right hand's normalised frame, both hands' "
                                   "skeletal fields, the object->n transform and the settings used.")
@@ -21,16 +19,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--scale", type=float, default=1.0, help="multiply mesh coordinates by this (0.001 for mm)")
     e.add_argument("--sdf-resolution", type=int, default=64, help="object SDF grid size (default 64)")
     e.add_argument("--mano-dir", default=None, help="MANO folder, if hands.json uses kind 'mano'")
-    add_common(e)
-    e.set_defaults(func=_encode)
+    add_common(e, _encode)
     d = gs.add_parser("decode", help="GRID.npz -> object.obj, right/left_hand.obj, hands.json, render.png",
                       description="Decode a grid: marching cubes on the SDF, hands fitted to their fields, "
                                   "everything back in the object's frame.")
     d.add_argument("grid", help="a .npz written by `bghop grid encode`")
     d.add_argument("--out", required=True, help="output folder")
     d.add_argument("--mano-dir", default=None, help="MANO folder, if the grid was made with MANO hands")
-    add_common(d)
-    d.set_defaults(func=_decode)
+    add_common(d, _decode)
 
 
 def _encode(args: argparse.Namespace) -> int:
@@ -38,12 +34,10 @@ def _encode(args: argparse.Namespace) -> int:
     from bghop.geometry.mesh_io import MeshError, load_mesh
     from bghop.hands.params import HandsFileError, load_hands_json
 
-    try:
+    with user_errors(MeshError, HandsFileError, GridError, FileNotFoundError):
         mesh = load_mesh(args.object, scale=args.scale)
         hands = load_hands_json(args.hands)
         grid = encode_grid(mesh, hands, GridSettings(sdf_resolution=args.sdf_resolution), mano_dir=args.mano_dir)
-    except (MeshError, HandsFileError, GridError, FileNotFoundError) as e:
-        raise CLIError(str(e)) from e
     print(grid.save(args.out))
     return 0
 
@@ -53,11 +47,9 @@ def _decode(args: argparse.Namespace) -> int:
     from bghop.geometry.sdf import SDFError
     from bghop.viz.results import ResultSample, write_result_folder
 
-    try:
+    with user_errors(GridError, SDFError, FileNotFoundError):
         grid = EncodedGrid.load(args.grid)
         dec = decode_grid(grid, mano_dir=args.mano_dir)
-    except (GridError, SDFError, FileNotFoundError) as e:
-        raise CLIError(str(e)) from e
     extra = {"fit_residual_n": {"right": dec.right_residual, "left": dec.left_residual}}
     out = write_result_folder(args.out, ResultSample(dec.object_mesh, dec.hands, title="decoded grid", extra=extra),
                               mano_dir=args.mano_dir)

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import argparse
 
-from bghop.cli.main import CLIError, add_common
+from bghop.cli.main import add_common, command_group, user_errors
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("hands", help="hand layers: render the built-in or MANO hands",
-                       description="Inspect the hand layers.")
-    hs = p.add_subparsers(dest="hands_command", metavar="SUBCOMMAND")
-    hs.required = True
+    _, hs = command_group(sub, "hands", "hand layers: render the built-in or MANO hands",
+                           "Inspect the hand layers.")
     r = hs.add_parser("render", help="write PNGs of both hands in a few poses and a two-hand pose",
                       description="Write PNGs of both hands (flat, fist, pinch, relaxed), a two-hand pose "
                                   "around a box, and a contact sheet gallery.png.")
     r.add_argument("--out", required=True, help="output folder")
     r.add_argument("--hand", choices=("open", "mano"), default="open", help="hand kind (default: open)")
     r.add_argument("--mano-dir", default=None, help="folder with MANO_RIGHT.pkl/MANO_LEFT.pkl (or $BGHOP_MANO_DIR)")
-    add_common(r)
-    r.set_defaults(func=_render)
+    add_common(r, _render)
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -28,10 +25,8 @@ def _render(args: argparse.Namespace) -> int:
     from bghop.viz.hands import render_hand_gallery
 
     torch.manual_seed(args.seed)
-    try:
+    with user_errors(FileNotFoundError, ValueError):
         paths = render_hand_gallery(args.out, kind=args.hand, model_dir=args.mano_dir, device=args.device)
-    except (FileNotFoundError, ValueError) as e:
-        raise CLIError(str(e)) from e
     for p in paths:
         print(p)
     return 0

@@ -6,6 +6,8 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Callable, Sequence
 
 from bghop import __version__
@@ -21,10 +23,32 @@ class CLIError(Exception):
     """An error whose message is meant for the user (printed without a traceback)."""
 
 
-def add_common(parser: argparse.ArgumentParser) -> None:
-    """Options every command has (DESIGN.md §4): ``--device`` and ``--seed``."""
+def add_common(parser: argparse.ArgumentParser, func: Callable[[argparse.Namespace], int | None] | None = None) -> None:
+    """Options every command has (DESIGN.md §4): ``--device`` and ``--seed``; and, given ``func``, the
+    function the command runs (``parser.set_defaults(func=func)``)."""
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default: cpu)")
     parser.add_argument("--seed", type=int, default=0, help="random seed for reproducible results (default: 0)")
+    if func is not None:
+        parser.set_defaults(func=func)
+
+
+def command_group(sub: argparse._SubParsersAction, name: str, help: str, description: str,
+                  metavar: str = "SUBCOMMAND") -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
+    """A command made of subcommands (``bghop data synth``): its parser and its (required) subcommands."""
+    p = sub.add_parser(name, help=help, description=description)
+    group = p.add_subparsers(dest=f"{name}_command", metavar=metavar)
+    group.required = True
+    return p, group
+
+
+@contextmanager
+def user_errors(*types: type[BaseException]) -> Iterator[None]:
+    """Turn the exceptions ``types`` raised inside the block into a :class:`CLIError` with the same message
+    (printed to the user without a traceback)."""
+    try:
+        yield
+    except types as e:
+        raise CLIError(str(e)) from e
 
 
 def add_threads(parser: argparse.ArgumentParser) -> None:

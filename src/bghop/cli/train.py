@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bghop.cli.main import CLIError, add_common, add_threads, check_threads
+from bghop.cli.main import CLIError, add_common, add_threads, check_threads, command_group, user_errors
 
 
 def _common_train(p: argparse.ArgumentParser) -> None:
@@ -29,11 +29,9 @@ def _common_train(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train the object autoencoder or the prior",
-                       description="Train on shard folders. Same command on CPU, one GPU (--device cuda) or many "
-                                   "(--devices N --num-nodes M, DDP). Interrupt and rerun to resume.")
-    ts = p.add_subparsers(dest="train_command", metavar="MODEL")
-    ts.required = True
+    _, ts = command_group(sub, "train", "train the object autoencoder or the prior",
+                           "Train on shard folders. Same command on CPU, one GPU (--device cuda) or many "
+                           "(--devices N --num-nodes M, DDP). Interrupt and rerun to resume.", metavar="MODEL")
     a = ts.add_parser("autoencoder", help="object SDF autoencoder (64³ ↔ 3×16³)",
                       description="Train the object autoencoder on the objects of every sample; exports OUT/model.")
     _common_train(a)
@@ -88,10 +86,8 @@ def _autoencoder(args: argparse.Namespace) -> int:
     from bghop.models.autoencoder import AutoencoderConfig
     from bghop.train.run import train_autoencoder
 
-    try:
+    with user_errors(FileNotFoundError, ValueError):
         folder = train_autoencoder(_settings(args), AutoencoderConfig(channels=tuple(args.channels)))
-    except (FileNotFoundError, ValueError) as e:
-        raise CLIError(str(e)) from e
     print(f"autoencoder written to {folder}")
     return 0
 
@@ -101,13 +97,11 @@ def _prior(args: argparse.Namespace) -> int:
     from bghop.models.unet import UNetConfig
     from bghop.train.run import train_prior
 
-    try:
+    with user_errors(FileNotFoundError, ValueError, CheckpointError):
         res = train_prior(_settings(args), args.autoencoder, bimanual=not args.single_hand,
                           unet=UNetConfig(base_channels=args.base_channels), init_from=args.init_from,
                           input_init=args.input_init, trainable="io" if args.freeze_body else "all",
                           cfg_dropout=args.cfg_dropout, input_skip=args.input_skip)
-    except (FileNotFoundError, ValueError, CheckpointError) as e:
-        raise CLIError(str(e)) from e
     print(f"prior written to {res.model}")
     for k, v in sorted(res.metrics.items()):
         print(f"  {k}: {v:.5f}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bghop.cli.main import CLIError, add_common
+from bghop.cli.main import CLIError, add_common, user_errors
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,8 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8000, help="port of the local server (default 8000; 0 = any free)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser, just print the URL")
     p.add_argument("--title", default=None, help="page title (default: the folder names)")
-    add_common(p)
-    p.set_defaults(func=_view)
+    add_common(p, _view)
 
 
 def _view(args: argparse.Namespace) -> int:
@@ -35,19 +34,15 @@ def _view(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise CLIError("--port must be between 0 and 65535")
     if args.static:
-        try:
+        with user_errors(ViewerError):
             out = write_viewer(args.folders, args.static, title=args.title)
-        except ViewerError as e:
-            raise CLIError(str(e)) from e
         print(out)
         return 0
     tmp = Path(tempfile.mkdtemp(prefix="bghop-view-"))
     try:
-        try:
+        with user_errors(ViewerError):
             write_viewer(args.folders, tmp / "index.html", title=args.title)
             server = serve_viewer(tmp, port=args.port)
-        except ViewerError as e:
-            raise CLIError(str(e)) from e
         try:
             print(f"serving {len(args.folders)} folder(s) at {server.url}  (Ctrl-C stops)", flush=True)
             if not args.no_browser:

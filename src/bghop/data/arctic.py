@@ -95,7 +95,7 @@ def _load_template(root: Path, obj: str) -> tuple[np.ndarray, np.ndarray, np.nda
 
 def articulated_object(vertices_m: np.ndarray, labels: np.ndarray, angle: float) -> np.ndarray:
     """Rotate the label-0 part about (0, 0, −1) through the origin by ``angle`` (object frame, metres)."""
-    R = axis_angle_to_matrix(torch.tensor([0.0, 0.0, -angle], dtype=torch.float64)).numpy()
+    R = axis_angle_to_matrix(torch.tensor([0.0, 0.0, -angle], dtype=torch.float64)).cpu().numpy()
     out = vertices_m.copy()
     sel = labels == 0
     out[sel] = out[sel] @ R.T
@@ -182,7 +182,7 @@ def convert_arctic(root: str | os.PathLike, mano_dir: str | os.PathLike | None, 
                 wTh = compute_oTh(hands[side], p.global_orient, p.transl, p.betas)
                 p_o = hand_params_in(hands[side], oTw @ wTh, p.pose, p.betas)
                 with torch.no_grad():
-                    verts = hands[side](p_o.pose, p_o.global_orient, p_o.transl, p_o.betas).vertices[0].numpy()
+                    verts = hands[side](p_o.pose, p_o.global_orient, p_o.transl, p_o.betas).vertices[0].cpu().numpy()
                 near = (sdf_at_points(mesh, verts) < CONTACT_DIST_M).mean()
                 ok &= near > CONTACT_FRACTION
                 params[side] = p_o.to(torch.float32)

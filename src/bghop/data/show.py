@@ -35,7 +35,7 @@ def show_samples(data: str | os.PathLike, out: str | os.PathLike, k: int = 8, se
     renders, labels, records = [], [], []
     for n, i in enumerate(sorted(idx.tolist())):
         item, meta = ds[i], ds.meta(i)
-        sdf_n = item["object_tsdf"][0].numpy() * TRUNCATION
+        sdf_n = item["object_tsdf"][0].cpu().numpy() * TRUNCATION
         oTn = np.linalg.inv(meta["nTo"])
         mesh = sdf_grid_to_mesh(sdf_n, grid.sdf_spec, transform=oTn)
         entries = {s: h for s, h in meta["hands"].items() if s in ("right", "left")}

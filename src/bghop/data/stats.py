@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bghop.core.tables import markdown_table
 from bghop.data.shards import Manifest, read_shard_meta, shard_stats_path
 
 __all__ = ["KindStats", "DataStats", "data_stats", "format_stats"]
@@ -174,16 +175,17 @@ def _fmt(x: float | None, spec: str) -> str:
 
 def format_stats(s: DataStats, categories: bool = True) -> str:
     """Markdown tables of :class:`DataStats` (as the README shows them)."""
-    rows = ["| kind | samples | planned | objects | pass rate | worker-s / sample | max penetration mm | "
-            "squeezed | max displacement mm |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    header = ["kind", "samples", "planned", "objects", "pass rate", "worker-s / sample", "max penetration mm",
+              "squeezed", "max displacement mm"]
+    rows = []
     for name, kind, k in (("two-hand", "bimanual", s.bimanual), ("one-hand", "single", s.single)):
         plan = s.planned[kind] if s.planned else None
-        rows.append(f"| {name} | {k.samples} | {_fmt(plan, 'd')} | {k.objects} | {_fmt(k.pass_rate, '.1%')} | "
-                    f"{_fmt(k.seconds_per_sample, '.1f')} | {_fmt(k.penetration_max_mm, '.1f')} | "
-                    f"{_fmt(k.squeezed, '.0%')} | {_fmt(k.stable_max_displacement_mm, '.1f')} |")
+        rows.append([name, str(k.samples), _fmt(plan, "d"), str(k.objects), _fmt(k.pass_rate, ".1%"),
+                     _fmt(k.seconds_per_sample, ".1f"), _fmt(k.penetration_max_mm, ".1f"), _fmt(k.squeezed, ".0%"),
+                     _fmt(k.stable_max_displacement_mm, ".1f")])
     secs = [k.worker_seconds for k in (s.bimanual, s.single) if k.worker_seconds is not None]
-    lines = [f"{s.folder} ({s.source}): {s.bimanual.samples + s.single.samples} samples", "", *rows]
+    lines = [f"{s.folder} ({s.source}): {s.bimanual.samples + s.single.samples} samples", "",
+             markdown_table(header, rows)]
     if secs:
         lines += ["", f"generator time: {sum(secs) / 3600:.2f} worker-hours "
                       "(wall-clock = worker-hours / workers when the workers had a core each)"]
@@ -191,7 +193,7 @@ def format_stats(s: DataStats, categories: bool = True) -> str:
         if s.generation:
             total = s.bimanual.shards + s.single.shards
             lines += ["", f"pass rate per category: from the {s.generation_shards} of {total} shards that record it"]
-        lines += ["", "| category | two-hand | pass rate | one-hand | pass rate |", "| --- | ---: | ---: | ---: | ---: |"]
-        lines += [f"| {c} | {n['bimanual']} | {_fmt(s.category_pass_rate(c, 'bimanual'), '.0%')} | {n['single']} | "
-                  f"{_fmt(s.category_pass_rate(c, 'single'), '.0%')} |" for c, n in s.categories.items()]
+        rows = [[c, str(n["bimanual"]), _fmt(s.category_pass_rate(c, "bimanual"), ".0%"), str(n["single"]),
+                 _fmt(s.category_pass_rate(c, "single"), ".0%")] for c, n in s.categories.items()]
+        lines += ["", markdown_table(["category", "two-hand", "pass rate", "one-hand", "pass rate"], rows)]
     return "\n".join(lines)

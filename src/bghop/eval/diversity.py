@@ -97,11 +97,11 @@ def cluster_count(num_samples: int, max_clusters: int = DEFAULT_MAX_CLUSTERS) ->
 
 def _rot(aa: np.ndarray) -> np.ndarray:
     """``(3,)`` axis-angle → ``(3, 3)`` rotation matrix (float64)."""
-    return axis_angle_to_matrix(torch.as_tensor(np.asarray(aa, dtype=np.float64))).numpy()
+    return axis_angle_to_matrix(torch.as_tensor(np.asarray(aa, dtype=np.float64))).cpu().numpy()
 
 
 def _rot6d(R: np.ndarray) -> np.ndarray:
-    return matrix_to_rot6d(torch.as_tensor(R)).numpy().reshape(6)
+    return matrix_to_rot6d(torch.as_tensor(R)).cpu().numpy().reshape(6)
 
 
 def grasp_features(right: HandPlacement, left: HandPlacement | None, object_centroid: np.ndarray) -> np.ndarray:

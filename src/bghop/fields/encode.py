@@ -195,7 +195,7 @@ def encode_grid(
     layers = {s: h.to(torch.float64) for s, h in layers.items()}
     with torch.no_grad():
         kp = bimanual_keypoints_n(layers["right"], right, layers["left"], left, cfg)
-    nTo = kp.nTo[0].numpy()
+    nTo = kp.nTo[0].cpu().numpy()
     # the object must fit in the grid
     v_n = trimesh.transform_points(np.asarray(mesh.vertices, dtype=np.float64), nTo)
     outside_n = max(0.0, float(np.abs(v_n).max()) - cfg.frame.extent)
@@ -214,8 +214,8 @@ def encode_grid(
                            100 * (1 - inside))
     sdf = mesh_to_sdf_grid(mesh, settings.sdf_spec, transform=nTo, max_distance=truncate)
     with torch.no_grad():
-        fr = skeletal_field(kp.right[:, 1:], cfg)[0].float().numpy()
-        fl = skeletal_field(kp.left[:, 1:], cfg)[0].float().numpy() if kp.left is not None else None
+        fr = skeletal_field(kp.right[:, 1:], cfg)[0].float().cpu().numpy()
+        fl = skeletal_field(kp.left[:, 1:], cfg)[0].float().cpu().numpy() if kp.left is not None else None
     hands_json = hands.to_json_dict()
     return EncodedGrid(object_sdf=sdf.astype(np.float32), right_field=fr, left_field=fl, nTo=nTo,
                        settings=settings, hand_kind=kind, hands=hands_json)
@@ -233,7 +233,7 @@ def decode_grid(grid: EncodedGrid, mano_dir: str | os.PathLike | None = None,
     cfg = grid.settings.field
     layers = {s: h.to(torch.float64) for s, h in _load_layers(grid.hand_kind, mano_dir).items()}
     oTn = invert_transform(torch.as_tensor(grid.nTo, dtype=torch.float64)[None])
-    mesh = sdf_grid_to_mesh(grid.object_sdf, grid.settings.sdf_spec, level=0.0, transform=oTn[0].numpy())
+    mesh = sdf_grid_to_mesh(grid.object_sdf, grid.settings.sdf_spec, level=0.0, transform=oTn[0].cpu().numpy())
     fr = torch.as_tensor(grid.right_field, dtype=torch.float64)[None]
     fl = torch.as_tensor(grid.left_field, dtype=torch.float64)[None] if grid.left_field is not None else None
     rec = recover_hands(layers["right"], fr, layers["left"] if fl is not None else None, fl, cfg, fit)

@@ -240,7 +240,7 @@ def mesh_to_sdf_grid(mesh: trimesh.Trimesh, spec: GridSpec = GridSpec(),
     Returns:
         ``(R, R, R)`` float32, ``out[i, j, k]`` = signed distance at ``(x_i, y_j, z_k)``.
     """
-    pts = spec.points(dtype=torch.float64).reshape(-1, 3).numpy()
+    pts = spec.points(dtype=torch.float64).reshape(-1, 3).cpu().numpy()
     r = spec.resolution
     return sdf_at_points(mesh, pts, transform, max_distance).reshape(r, r, r).astype(np.float32)
 
