@@ -18,6 +18,8 @@ import trimesh
 from bghop.cli.main import main
 from bghop.eval.metrics import CONTACT_THRESHOLD_M
 from bghop.geometry.sdf import sdf_at_points
+from bghop.eval.physics import StabilityResult
+from bghop.eval.runs import RunRecord, SampleRecord, write_run_record
 from bghop.hands import load_hand
 from bghop.hands.frames import place_hand
 from bghop.hands.params import HandParams, Hands
@@ -44,17 +46,17 @@ def _hands(layers, offset: float, both: bool = True) -> dict:
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    """run_a: two two-hand samples (touching, far away) with per-sample metrics in summary.json;
-    run_b: one right-hand sample with metrics in hands.json and no summary.json."""
+    """run_a: two two-hand samples (touching, far away) with a run record (per-sample numbers, stability);
+    run_b: one right-hand sample written by another tool: no summary.json (extras in hands.json are not read)."""
     root = tmp_path_factory.mktemp("results")
     layers = {s: load_hand("open", side=s) for s in ("right", "left")}
     a, b = root / "run_a", root / "run_b"
     write_result_folder(a / "0", ResultSample(BOX, _hands(layers, 0.012)), layers, render=False)
     write_result_folder(a / "1", ResultSample(BOX, _hands(layers, 0.15)), layers, render=False)
-    (a / "summary.json").write_text(json.dumps({
-        "text": "box", "n": 2, "metrics": {"success_rate": 0.5},
-        "samples": [{"name": "0", "score": 0.91, "stability": {"success": True}},
-                    {"name": "1", "score": 0.42, "stability": {"success": False}}]}))
+    stab = {ok: StabilityResult({"+x": 0.001 if ok else 0.3}, ok, 0.1) for ok in (True, False)}
+    write_run_record(a, RunRecord(kind="grasp", text="box", settings={"n": 2, "config": {"success_rate": 0.5}},
+                                  samples=[SampleRecord("0", scores={"score": 0.91}, stability=stab[True]),
+                                           SampleRecord("1", scores={"score": 0.42}, stability=stab[False])]))
     write_result_folder(b / "0", ResultSample(BOX, _hands(layers, 0.0, both=False),
                                               extra={"text": "a box", "metrics": {"penetration_mm": 1.5}}),
                         layers, render=False)
@@ -103,10 +105,11 @@ def test_page_has_every_sample_with_its_traces_and_metrics(page):
     # coordinates are float32, rounded to 0.1 mm
     x = _array(data[meta[0]["meshes"][1]]["x"])
     assert x.dtype in (np.float32, np.float64) and np.allclose(x, np.round(x.astype(np.float64), 4), atol=1e-7)
-    # stored metrics (summary.json list; hands.json extra), run settings, measured ones, prompt
-    for text in ("score", "0.91", "0.42", "stability.success", "metrics.penetration_mm", "1.5", "success_rate",
-                 "n: 2", "penetration max mm", "contact right", "contact points", "a box"):
+    # stored numbers (run record), run settings, measured ones, prompt
+    for text in ("scores.score", "0.91", "0.42", "stability.success", "success_rate", "n: 2", "kind: grasp",
+                 "penetration max mm", "contact right", "contact points", "box"):
         assert text in page, text
+    assert "metrics.penetration_mm" not in page  # hands.json extras are not guessed at
     # self-contained: plotly.js inline, nothing fetched from the network
     assert not re.search(r"<script[^>]*\bsrc\s*=", page, re.I)
     assert not re.search(r"<link[^>]*\bhref\s*=\s*[\"']?https?://", page, re.I)
@@ -130,20 +133,24 @@ def test_contact_and_penetration_points_come_from_the_object_sdf(results, page):
     assert samples[1].computed["contact right"] is False and samples[1].computed["penetration max mm"] == 0
     assert samples[0].computed["contact points"] == len(contact)
     assert samples[0].computed["penetrating points"] == len(inside)
-    assert samples[0].metrics == {"score": 0.91, "stability.success": True}
-    assert samples[2].metrics == {"metrics.penetration_mm": 1.5} and samples[2].text == "a box"
+    assert samples[0].metrics == {"scores.score": 0.91, "stability.success": True, "stability.max_displacement_m": 0.001}
+    assert samples[0].text == "box" and samples[2].metrics == {} and samples[2].text is None
     assert set(samples[2].hands) == {"right"} and "contact left" not in samples[2].computed
-    assert runs["run_a"]["text"] == "box" and runs["run_b"] == {}
+    assert runs["run_a"]["text"] == "box" and runs["run_a"]["kind"] == "grasp" and runs["run_b"] == {}
 
 
 @pytest.mark.parametrize("summary, expected", [
-    ({"samples": {"0": {"score": 3}, "9": {"score": 4}}}, {"score": 3}),       # dict keyed by sample
-    ({"per_sample": [{"score": 5}]}, {"score": 5}),                            # list by position
-    ({"results": [{"index": 0, "eval": {"iv_cm3": 2.5}, "note": "x"}]}, {"eval.iv_cm3": 2.5}),
+    # the layout of earlier releases: per-sample numbers at the top level of each entry
+    ({"kind": "grasp", "samples": [{"name": "0", "rank": 0, "sds_score": 0.3, "metrics": {"contact_both": True}}]},
+     {"rank": 0, "scores.sds_score": 0.3}),
+    ({"kind": "grasp", "version": 2, "samples": [{"name": "0", "prior_score": 0.2, "scores": {"energy": 1.5}}]},
+     {"prior_score": 0.2, "scores.energy": 1.5}),
+    ({"samples": [{"name": "0", "score": 5}]}, {}),                             # not a run record: ignored
     ("{not json", {}),                                                          # unreadable: ignored
     ([1, 2, 3], {}),                                                            # unexpected shape: ignored
+    ({"kind": "grasp", "version": 99, "samples": [{"name": "0"}]}, {}),        # from a newer bghop: ignored
 ])
-def test_per_sample_metrics_in_summary_shapes(results, tmp_path, summary, expected):
+def test_stored_numbers_come_from_the_run_record(results, tmp_path, summary, expected):
     run = tmp_path / "run"
     shutil.copytree(results[0] / "0", run / "0")
     (run / "summary.json").write_text(summary if isinstance(summary, str) else json.dumps(summary))
@@ -153,7 +160,7 @@ def test_per_sample_metrics_in_summary_shapes(results, tmp_path, summary, expect
 
 def test_single_sample_folder_and_static_cli(results, tmp_path, capsys):
     samples, _ = viewer.load_samples([results[0] / "1"])
-    assert [s.label for s in samples] == ["run_a/1"] and samples[0].metrics["score"] == 0.42
+    assert [s.label for s in samples] == ["run_a/1"] and samples[0].metrics["scores.score"] == 0.42
     out = tmp_path / "share" / "view.html"
     assert main(["view", str(results[0]), str(results[1]), "--static", str(out)]) == 0
     assert capsys.readouterr().out.strip() == str(out)

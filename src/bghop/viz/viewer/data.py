@@ -1,0 +1,268 @@
+"""Reading result folders into :class:`ViewerSample` objects (meshes, stored and measured metrics).
+
+What a run stored comes from its typed record (:func:`bghop.eval.runs.read_run`): per sample its
+prompt, metrics, stability, prior score and the method's own numbers (:func:`_stored_metrics`), and
+per run its kind, method, object, prompt and settings (:func:`_run_summary`). A folder without a
+``summary.json`` (written by another tool) shows only what is measured here on its meshes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import trimesh
+
+from bghop.eval.metrics import CONTACT_THRESHOLD_M, in_contact, penetration
+from bghop.eval.runs import RunFolderError, RunRecord, SampleRecord, read_run
+from bghop.eval.runs import find_sample_folders as _find_sample_folders
+from bghop.geometry.sdf import sdf_at_points
+from bghop.viz.results import hand_meshes, read_result_folder
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ViewerError", "ViewerSample", "find_sample_folders", "load_samples"]
+
+#: hand sides, in the order they are drawn and listed
+_SIDES = ("right", "left")
+#: at most this many run-level entries of ``summary.json`` are shown per run
+_MAX_RUN_ENTRIES = 16
+
+
+class ViewerError(ValueError):
+    """Input the viewer cannot show; the message says which folder or file and why."""
+
+
+@dataclass
+class ViewerSample:
+    """One sample as the viewer shows it.
+
+    Attributes:
+        label: ``"<folder>/<sample>"`` shown in the list.
+        path: the sample's folder.
+        object_mesh: metres, object frame.
+        hands: posed hand meshes present, ``{"right": mesh, "left": mesh}``.
+        metrics: metrics stored with the results (flattened, numbers and booleans).
+        computed: metrics computed here from the meshes (penetration, contact).
+        contact_points: hand vertices within 5 mm of the object surface, outside it, ``(N, 3)``.
+        penetration_points: hand vertices inside the object, ``(M, 3)``.
+        text: the prompt, when the results store one.
+    """
+
+    label: str
+    path: Path
+    object_mesh: trimesh.Trimesh
+    hands: dict[str, trimesh.Trimesh]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    computed: dict[str, Any] = field(default_factory=dict)
+    contact_points: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    penetration_points: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    text: str | None = None
+
+
+def find_sample_folders(folder: str | os.PathLike) -> list[Path]:
+    """Sample folders of a result folder (``DIR/<k>/object.obj``), or ``[folder]`` if it is one itself.
+
+    The same rule as ``bghop eval`` (:func:`bghop.eval.runs.find_sample_folders`).
+
+    Raises:
+        ViewerError: the folder does not exist or holds no samples.
+    """
+    try:
+        return _find_sample_folders(folder)
+    except RunFolderError as e:
+        raise ViewerError(str(e)) from e
+
+
+def _fmt(v: Any) -> str:
+    """A value as the page shows it: ``yes``/``no``, integers as they are, floats to 4 significant digits.
+
+    Args:
+        v: a number, boolean, None or anything with a ``str``.
+    Returns:
+        the text (``"–"`` for None).
+    """
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if v == 0:
+            return "0"
+        return f"{v:.3g}" if abs(v) < 1e-3 or abs(v) >= 1e5 else f"{v:.4g}"
+    return str(v)
+
+
+def _flatten(d: Any, prefix: str = "", depth: int = 3) -> dict[str, Any]:
+    """Numbers and booleans of a nested dict as ``{"a.b": value}`` (lists and strings are skipped)."""
+    out: dict[str, Any] = {}
+    if not isinstance(d, dict) or depth < 0:
+        return out
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, bool) or (isinstance(v, (int, float)) and math.isfinite(v)):
+            out[key] = v
+        elif isinstance(v, dict):
+            out.update(_flatten(v, key + ".", depth - 1))
+    return out
+
+
+def _stored_metrics(rec: SampleRecord | None) -> dict[str, Any]:
+    """What a run recorded about one sample, flattened for display (``{"metrics.contact_both": True, …}``)."""
+    if rec is None:
+        return {}
+    stored = {"rank": rec.rank, "prior_score": rec.prior_score,
+              "metrics": None if rec.metrics is None else rec.metrics.to_dict(),
+              "stability": None if rec.stability is None else
+              {"success": rec.stability.success, "max_displacement_m": rec.stability.max_displacement},
+              "scores": rec.scores}
+    return _flatten({k: v for k, v in stored.items() if v is not None})
+
+
+def _run_summary(run: RunRecord | None) -> dict[str, str]:
+    """Run-level entries of the run record worth a line each: kind, method, object, prompt, settings."""
+    if run is None:
+        return {}
+    out: dict[str, str] = {}
+    top = {"kind": run.kind, "method": run.method, "object": run.group, "text": run.text}
+
+    def visit(d: dict, prefix: str, depth: int) -> None:
+        for k, v in d.items():
+            if len(out) >= _MAX_RUN_ENTRIES:
+                return
+            if isinstance(v, bool) or (isinstance(v, (int, float)) and math.isfinite(v)):
+                out[f"{prefix}{k}"] = _fmt(v)
+            elif isinstance(v, str) and len(v) <= 80:
+                out[f"{prefix}{k}"] = v
+            elif isinstance(v, dict) and depth > 0:
+                visit(v, f"{prefix}{k}.", depth - 1)
+
+    visit({k: v for k, v in top.items() if v is not None}, "", 0)
+    visit(run.settings, "", 1)
+    return out
+
+
+def _load_mesh(path: Path) -> trimesh.Trimesh:
+    """The triangle mesh in ``path``.
+
+    Raises:
+        ViewerError: the file cannot be read or holds no finite triangles.
+    """
+    try:
+        mesh = trimesh.load(path, force="mesh", process=False)
+    except Exception as e:  # trimesh raises many types on a broken file
+        raise ViewerError(f"cannot read mesh {path}: {e}") from e
+    return _check_mesh(mesh, path)
+
+
+def _check_mesh(mesh: Any, path: Path) -> trimesh.Trimesh:
+    """``mesh`` if it is a non-empty, finite triangle mesh.
+
+    Raises:
+        ViewerError: it is not (the message names ``path``).
+    """
+    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.vertices) == 0 or len(mesh.faces) == 0:
+        raise ViewerError(f"cannot read mesh {path}: no triangles")
+    if not np.isfinite(np.asarray(mesh.vertices)).all():
+        raise ViewerError(f"cannot read mesh {path}: non-finite vertex coordinates")
+    return mesh
+
+
+def _load_sample(path: Path, label: str, rec: SampleRecord | None, text: str | None) -> ViewerSample:
+    """Read one sample folder and classify its hand vertices against the object.
+
+    Args:
+        path: the sample folder (``object.obj``, hand meshes, ``hands.json``).
+        label: its name in the list.
+        rec: what its run recorded about it (None: nothing).
+        text: its prompt, when the run records one.
+    Raises:
+        ViewerError: an unreadable folder, mesh or ``hands.json``.
+    """
+    try:
+        result = read_result_folder(path)
+    except (OSError, ValueError) as e:
+        raise ViewerError(f"cannot read result folder {path}: {e}") from e
+    except Exception as e:  # a broken object.obj
+        raise ViewerError(f"cannot read mesh {path / 'object.obj'}: {e}") from e
+    obj = _check_mesh(result.object_mesh, path / "object.obj")
+    hands: dict[str, trimesh.Trimesh] = {}
+    for side in _SIDES:
+        f = path / f"{side}_hand.obj"
+        if f.is_file():
+            hands[side] = _load_mesh(f)
+        elif side in result.hands:  # mesh missing: pose the layer from hands.json
+            try:
+                hands[side] = hand_meshes(result.hands)[side]
+            except (OSError, ValueError) as e:
+                raise ViewerError(f"{f} is missing and the {side} hand cannot be posed from hands.json: {e}") from e
+    metrics = _stored_metrics(rec)
+
+    computed: dict[str, Any] = {}
+    contact, inside, pen_max = [], [], 0.0
+    for side, hm in hands.items():
+        v = np.asarray(hm.vertices, dtype=np.float64)
+        try:
+            s = sdf_at_points(obj, v)
+        except ValueError as e:
+            raise ViewerError(f"cannot measure {path}: {e}") from e
+        pen = penetration(obj, v, sdf=s)
+        pen_max = max(pen_max, pen.max_depth)
+        computed[f"contact {side}"] = in_contact(obj, v, sdf=s)
+        contact.append(v[(s >= 0) & (s < CONTACT_THRESHOLD_M)])
+        inside.append(v[s < 0])
+    computed["penetration max mm"] = pen_max * 1e3
+    computed["contact points"] = int(sum(len(c) for c in contact))
+    computed["penetrating points"] = int(sum(len(c) for c in inside))
+    return ViewerSample(label=label, path=path, object_mesh=obj, hands=hands, metrics=metrics, computed=computed,
+                        contact_points=np.concatenate(contact) if contact else np.zeros((0, 3)),
+                        penetration_points=np.concatenate(inside) if inside else np.zeros((0, 3)), text=text)
+
+
+def _folder_labels(folders: Sequence[Path]) -> list[str]:
+    """Short distinct names for the given result folders (their names, or more of the path on a clash)."""
+    names = [f.resolve().name or str(f) for f in folders]
+    if len(set(names)) == len(names):
+        return names
+    return [str(f) for f in folders]
+
+
+def load_samples(folders: Iterable[str | os.PathLike]) -> tuple[list[ViewerSample], dict[str, dict[str, str]]]:
+    """Read every sample of the given result folders.
+
+    Args:
+        folders: result folders (``DIR/<k>/…``) or single sample folders.
+    Returns:
+        ``(samples, run_summaries)``: samples in folder order, labelled ``"<folder>/<k>"``;
+        per folder label, the run-level entries of its record (empty without one).
+    Raises:
+        ViewerError: a missing folder, a folder without samples, an unreadable mesh or ``hands.json``.
+    """
+    folders = [Path(f) for f in folders]
+    if not folders:
+        raise ViewerError("give at least one result folder")
+    labels = _folder_labels(folders)
+    samples: list[ViewerSample] = []
+    runs: dict[str, dict[str, str]] = {}
+    for folder, flabel in zip(folders, labels):
+        subs = find_sample_folders(folder)
+        single = subs == [folder]  # one sample folder given: its run is the parent folder
+        root = folder.resolve().parent if single else folder
+        if single:
+            flabel = root.name or flabel
+        run = read_run(root)
+        runs[flabel] = _run_summary(run)
+        for p in subs:
+            label = f"{flabel}/{p.name}"
+            rec = None if run is None else run.sample(p.name)
+            text = (rec.text if rec else None) or (run.text if run else None)
+            samples.append(_load_sample(p, label, rec, text))
+            logger.debug("loaded %s", label)
+    return samples, runs
