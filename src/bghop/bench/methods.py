@@ -39,7 +39,7 @@ from bghop.synthesis.grasp import GraspSynthesisResult, GraspSynthesizer
 from bghop.synthesis.output import grasp_summary
 
 __all__ = ["MethodGrasp", "MethodOutput", "Method", "PriorMethod", "SinglePriorMethod", "EnergyMethod",
-           "build_methods"]
+           "bench_layers", "build_methods"]
 
 
 @dataclass
@@ -121,7 +121,8 @@ class PriorMethod:
         return asdict(self.config.method_config(self.name))
 
     def fingerprints(self) -> dict[str, str | None]:
-        return {"prior": model_fingerprint(self.models.prior), "autoencoder": model_fingerprint(self.models.autoencoder)}
+        return {"prior": model_fingerprint(self.models.prior),
+                "autoencoder": model_fingerprint(self.models.autoencoder)}
 
     def run(self, obj: BenchObject) -> MethodOutput:
         t0 = time.perf_counter()
@@ -205,10 +206,15 @@ class EnergyMethod:
         return MethodOutput(grasps, dt, dropped, {"energy_config": cfg.to_dict()}, "(no prompt: prior-free)")
 
 
+def bench_layers(config: BenchConfig, mano_dir: str | os.PathLike | None, device: torch.device) -> dict[str, HandModel]:
+    """The two hand layers every method and writer of a benchmark shares."""
+    return {s: load_hand(config.hand_kind, side=s, model_dir=mano_dir).to(device) for s in ("right", "left")}
+
+
 def build_methods(models: BenchModels, config: BenchConfig, mano_dir: str | os.PathLike | None,
-                  device: torch.device) -> dict[str, Method]:
-    """The methods of ``config.methods``, by name."""
-    layers = {s: load_hand(config.hand_kind, side=s, model_dir=mano_dir).to(device) for s in ("right", "left")}
+                  device: torch.device, layers: dict[str, HandModel] | None = None) -> dict[str, Method]:
+    """The methods of ``config.methods``, by name (``layers``: :func:`bench_layers`, built if None)."""
+    layers = layers if layers is not None else bench_layers(config, mano_dir, device)
     out: dict[str, Method] = {}
     for m in config.methods:
         if m in ("bghop", "random"):

@@ -29,7 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from bghop.bench.config import BenchConfig, BenchInputError, BenchModels
-from bghop.bench.methods import Method, MethodOutput, build_methods
+from bghop.bench.methods import Method, MethodOutput, bench_layers, build_methods
 from bghop.bench.objects import BenchObject, canonical_mesh, mirror_mesh
 from bghop.bench.tables import BenchResult, JobRecord, MethodRow, ObjectRow, method_row, object_rows
 from bghop.core.io import atomic_folder
@@ -165,11 +165,13 @@ def run_benchmark(objects: Sequence[BenchObject], models: BenchModels, out_dir: 
     _check_objects(objects, models, config)
     names = [o.name for o in objects]
     objects = [replace(o, mesh=canonical_mesh(o.mesh)) for o in objects]
-    methods = build_methods(models, config, mano_dir, device)
+    layers = bench_layers(config, mano_dir, device)
+    methods = build_methods(models, config, mano_dir, device, layers)
     settings: dict[str, Any] = {"config": config.to_dict(), "device": str(device), "threads": torch.get_num_threads(),
                                 "objects": [{"name": o.name, "text": o.text, "source": o.source} for o in objects],
                                 "best_of_n": BEST_OF_N.to_dict(),
-                                "model_fingerprints": {k: v for m in methods.values() for k, v in m.fingerprints().items()}}
+                                "model_fingerprints": {k: v for m in methods.values()
+                                                       for k, v in m.fingerprints().items()}}
     if config.physics:  # once per object, before any method is timed (and cached on disk)
         t0 = time.perf_counter()
         for o in tqdm(objects, desc="convex decomposition", disable=not progress, leave=False):
@@ -177,7 +179,6 @@ def run_benchmark(objects: Sequence[BenchObject], models: BenchModels, out_dir: 
             if "single-prior" in config.methods:  # its left hands are ranked on the mirror image
                 convex_pieces(mirror_mesh(o.mesh), config.physics_config)
         settings["convex_decomposition_s"] = time.perf_counter() - t0
-    layers = next((m.layers for m in methods.values() if hasattr(m, "layers")), None)
     jobs: list[JobRecord] = []
     bar = tqdm([(o, m) for o in objects for m in config.methods], desc="bench", unit="run", disable=not progress)
     for obj, name in bar:
@@ -195,7 +196,8 @@ def run_benchmark(objects: Sequence[BenchObject], models: BenchModels, out_dir: 
             try:
                 res = method.run(obj)
                 if not res.grasps:
-                    raise RuntimeError("every grasp was dropped: " + "; ".join(str(d.get("reason")) for d in res.dropped))
+                    why = "; ".join(str(d.get("reason")) for d in res.dropped)
+                    raise RuntimeError(f"every grasp was dropped: {why}")
                 _write_job(folder, obj, method, res, key, config, layers, mano_dir, device)
                 rec = JobRecord(name, obj.name, str(folder), grasps=len(res.grasps), dropped=len(res.dropped),
                                 seconds=res.seconds)

@@ -208,7 +208,8 @@ class GraspObjective:
             if cfg.w_natural_pose:
                 add("natural_pose", cfg.w_natural_pose * ((poses[side] - self._relaxed[side]) ** 2).sum(-1))
             if w_wrench:
-                p_c, d_c = contact_points(vertices[side], s, {k: v for k, v in regions.items() if self._cw.get(k, 0) > 0})
+                pads = {k: v for k, v in regions.items() if self._cw.get(k, 0) > 0}
+                p_c, d_c = contact_points(vertices[side], s, pads)
                 cps.append(p_c)
                 cds.append(d_c)
         if w_wrench:

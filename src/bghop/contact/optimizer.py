@@ -22,7 +22,7 @@ from torch import Tensor
 from bghop.contact.energies import ObjectSDF
 from bghop.contact.init import InitConfig, initial_hands
 from bghop.contact.objective import GraspObjective, ObjectiveConfig
-from bghop.core.config import legacy_parts
+from bghop.core.config import legacy_parts, set_fields
 from bghop.core.rotations import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_rot6d, rot6d_to_matrix
 from bghop.hands.base import HandModel
 from bghop.hands.params import HandParams
@@ -77,10 +77,9 @@ class EnergyConfig:
         parts = legacy_parts("EnergyConfig", legacy, _LEGACY)
         objective = ObjectiveConfig() if objective is None else objective
         init = _ENERGY_INIT if init is None else init
-        for name, value in (("iterations", iterations), ("lr_pose", lr_pose), ("lr_rot", lr_rot),
-                            ("lr_transl", lr_transl), ("objective", replace(objective, **parts.get("objective", {}))),
-                            ("init", replace(init, **parts.get("init", {})))):
-            object.__setattr__(self, name, value)
+        set_fields(self, iterations=iterations, lr_pose=lr_pose, lr_rot=lr_rot, lr_transl=lr_transl,
+                   objective=replace(objective, **parts.get("objective", {})),
+                   init=replace(init, **parts.get("init", {})))
 
     def __getattr__(self, name: str):
         if name in _LEGACY:

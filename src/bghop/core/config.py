@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-__all__ = ["config_from_dict", "legacy_parts"]
+__all__ = ["config_from_dict", "legacy_parts", "set_fields"]
 
 T = TypeVar("T")
 
@@ -69,3 +69,9 @@ def legacy_parts(what: str, kwargs: Mapping[str, Any], mapping: Mapping[str, tup
         where = ", ".join(f"{k} -> {'.'.join(mapping[k])}" for k in kwargs)
         warnings.warn(f"{what}: flat keywords are deprecated ({where})", DeprecationWarning, stacklevel=stacklevel)
     return parts
+
+
+def set_fields(obj: Any, **values: Any) -> None:
+    """Set the fields of a frozen dataclass from its own ``__init__`` (one written by hand)."""
+    for k, v in values.items():
+        object.__setattr__(obj, k, v)

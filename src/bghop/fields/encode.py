@@ -30,7 +30,7 @@ from bghop.fields.skeletal import FieldConfig, bimanual_keypoints_n, skeletal_fi
 from bghop.geometry.grid import GridSpec
 from bghop.geometry.sdf import mesh_to_sdf_grid, sdf_grid_to_mesh
 from bghop.hands import HandModel, load_hand
-from bghop.hands.frames import hand_translation
+from bghop.hands.frames import hand_translation, rest_wrist
 from bghop.hands.params import HandParams, Hands
 
 logger = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ def hand_params_in(hand: HandModel, aTh: torch.Tensor, pose: torch.Tensor, betas
         pose: ``(B, 45)``.
         betas: ``(B, 10)``.
     """
-    j0 = hand_rest_joints(hand, torch.zeros_like(pose), betas)[:, 0]
+    j0 = rest_wrist(hand, betas, batch=pose.shape[0], device=pose.device, dtype=pose.dtype)
     return HandParams(pose, matrix_to_axis_angle(aTh[:, :3, :3]), hand_translation(aTh, j0), betas)
 
 

@@ -21,7 +21,7 @@ from torch import Tensor
 from bghop.core.rotations import axis_angle_to_matrix
 from bghop.core.transforms import invert_transform, scale_transform
 from bghop.hands.base import HandModel
-from bghop.hands.frames import hand_transform
+from bghop.hands.frames import hand_transform, rest_wrist
 
 __all__ = ["FrameConfig", "hand_rest_joints", "frame_center", "nTh_from_joints", "compute_nTh", "compute_oTh",
            "compute_nTo"]
@@ -91,9 +91,7 @@ def compute_oTh(hand: HandModel, global_orient: Tensor, transl: Tensor, betas: T
         transl: ``(B, 3)`` metres.
         betas: ``(B, 10)`` or None.
     """
-    B = global_orient.shape[0]
-    zeros = global_orient.new_zeros(B, 45)
-    j0 = hand_rest_joints(hand, zeros, betas)[:, 0]
+    j0 = rest_wrist(hand, betas, batch=global_orient.shape[0], device=global_orient.device, dtype=global_orient.dtype)
     return hand_transform(axis_angle_to_matrix(global_orient), transl, j0)
 
 

@@ -355,11 +355,11 @@ class GraspSynthesizer:
         grasps = self._rank(mesh, hands, keep, ids, scores, value, progress)
         prior_identity = None
         if self.scorer is not None:  # the score of each grasp as written (squeezed), as evaluation computes it
-            self.scorer.seed = seed
-            self.scorer.object_sdf(mesh, sdf)
+            scorer = self.scorer.with_seed(seed)
+            scorer.object_sdf(mesh, sdf)
             for g in grasps:
-                g.prior_score = self.scorer.score_hands(mesh, g.hands, prompt)
-            prior_identity = self.scorer.identity
+                g.prior_score = scorer.score_hands(mesh, g.hands, prompt)
+            prior_identity = scorer.identity
         timings["rank"] = time.perf_counter() - t4
         timings["total"] = time.perf_counter() - t0
         run = {"text": prompt, "n": n, "seed": seed, "bimanual": self.bimanual, "hand": self.hand_kind,

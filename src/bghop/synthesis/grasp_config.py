@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, replace
 
 from bghop.contact.init import InitConfig
 from bghop.contact.objective import REFINE_OBJECTIVE, ObjectiveConfig
-from bghop.core.config import legacy_parts
+from bghop.core.config import legacy_parts, set_fields
 from bghop.eval.physics import PhysicsConfig
 from bghop.eval.ranking import RankWeights
 from bghop.synthesis.sds import SDSConfig
@@ -86,9 +86,8 @@ class RefineConfig:
     def __init__(self, iterations: int = 150, lr_pose: float = 0.02, lr_rot: float = 0.01, lr_transl: float = 0.002,
                  objective: ObjectiveConfig = REFINE_OBJECTIVE, **legacy) -> None:
         parts = legacy_parts("RefineConfig", legacy, _REFINE_LEGACY)
-        for name, value in (("iterations", iterations), ("lr_pose", lr_pose), ("lr_rot", lr_rot),
-                            ("lr_transl", lr_transl), ("objective", replace(objective, **parts.get("objective", {})))):
-            object.__setattr__(self, name, value)
+        set_fields(self, iterations=iterations, lr_pose=lr_pose, lr_rot=lr_rot, lr_transl=lr_transl,
+                   objective=replace(objective, **parts.get("objective", {})))
 
 
 _RANK_LEGACY = {"w_unstable": ("weights", "unstable"), "w_no_contact": ("weights", "no_contact"),
@@ -125,10 +124,9 @@ class RankConfig:
                  squeeze: tuple[float, ...] = (0.04, 0.08, 0.12), max_penetration_m: float = 0.005,
                  score_levels: tuple[float, ...] = (0.35, 0.65), weights: RankWeights = RankWeights(), **legacy) -> None:
         parts = legacy_parts("RankConfig", legacy, _RANK_LEGACY)
-        for name, value in (("physics", physics), ("physics_config", physics_config), ("squeeze", tuple(squeeze)),
-                            ("max_penetration_m", max_penetration_m), ("score_levels", tuple(score_levels)),
-                            ("weights", replace(weights, **parts.get("weights", {})))):
-            object.__setattr__(self, name, value)
+        set_fields(self, physics=physics, physics_config=physics_config, squeeze=tuple(squeeze),
+                   max_penetration_m=max_penetration_m, score_levels=tuple(score_levels),
+                   weights=replace(weights, **parts.get("weights", {})))
 
 
 _GRASP_LEGACY = {"init_offset": ("init", "offset"), "init_pose_noise": ("init", "pose_noise")}
@@ -160,14 +158,11 @@ class GraspConfig:
                  rank: RankConfig = RankConfig(), init: InitConfig = InitConfig(), sdf_resolution: int = 64,
                  sdf_margin: float = 0.06, **legacy) -> None:
         parts = legacy_parts("GraspConfig", legacy, _GRASP_LEGACY)
-        for name, value in (("sds", sds), ("refine", refine), ("rank", rank),
-                            ("init", replace(init, **parts.get("init", {}))), ("sdf_resolution", sdf_resolution),
-                            ("sdf_margin", sdf_margin)):
-            object.__setattr__(self, name, value)
+        set_fields(self, sds=sds, refine=refine, rank=rank, init=replace(init, **parts.get("init", {})),
+                   sdf_resolution=sdf_resolution, sdf_margin=sdf_margin)
 
     def to_dict(self) -> dict:
         return asdict(self)
-
 
 
 def with_iterations(config: GraspConfig, sds: int | None = None, refine: int | None = None) -> GraspConfig:

@@ -31,12 +31,12 @@ from bghop.core.config import legacy_parts
 from bghop.core.rotations import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_rot6d, rot6d_to_matrix
 from bghop.core.transforms import apply_transform, invert_transform
 from bghop.fields.encode import GridSettings, hand_params_in
-from bghop.fields.frame import frame_center, hand_rest_joints
+from bghop.fields.frame import frame_center
 from bghop.fields.layout import InteractionGrid
 from bghop.fields.skeletal import skeletal_field
 from bghop.geometry.grid import grid_coordinates
 from bghop.hands.base import HandModel, HandOutput
-from bghop.hands.frames import hand_transform, hand_translation
+from bghop.hands.frames import hand_transform, hand_translation, rest_wrist
 from bghop.hands.params import HandParams
 from bghop.models.autoencoder import ObjectAutoencoder
 
@@ -152,7 +152,7 @@ class InteractionGridBuilder:
         #: (R³, 3) grid points of the object SDF in n
         self._points_n = grid_coordinates(settings.sdf_resolution, -e, e, device=dev).reshape(-1, 3)
         with torch.no_grad():
-            self.j0 = {s: hand_rest_joints(h, torch.zeros(1, 45, device=dev))[0, 0] for s, h in layers.items()}
+            self.j0 = {s: rest_wrist(h, device=dev)[0] for s, h in layers.items()}
 
     # -- hands ---------------------------------------------------------------------------------
     def pose_hands(self, v: GraspVariables, vertices: bool = False,
@@ -282,8 +282,8 @@ def initial_grasps(layers: Mapping[str, HandModel], mesh: trimesh.Trimesh, n: in
     init = replace(init, **parts.get("init", {}))
     device = torch.device(device)
     starts = initial_hands(layers, mesh, n, np.random.default_rng(seed), init, device)
-    zeros45 = torch.zeros(1, 45, device=device)
-    j0 = {s: h(zeros45, zeros45[:, :3], zeros45[:, :3]).joints[0, 0].detach() for s, h in layers.items()}
+    with torch.no_grad():
+        j0 = {s: rest_wrist(h, device=device)[0] for s, h in layers.items()}
     r = starts["right"]
     v = GraspVariables(r.pose, matrix_to_rot6d(axis_angle_to_matrix(r.global_orient)), r.transl)
     if "left" in starts:

@@ -7,6 +7,7 @@ scored with :meth:`bghop.synthesis.sds.SDSGuidance.score` at fixed noise levels 
 
 from __future__ import annotations
 
+import copy
 import os
 
 import torch
@@ -67,17 +68,22 @@ class PriorScorer:
         self.layers = layers if layers is not None else HandLayers(mano_dir, self.device)
         self._sdf: dict[str, ObjectSDF] = {}
         self.hand_kind = hand_kind
-        self._fingerprints: dict | None = None
+        self._fingerprints: dict = {}
 
     @property
     def identity(self) -> dict:
         """What the scores depend on besides the sample (model fingerprints, noise levels and seed, the
         object SDF grid): a score stored with the same identity is the score this scorer gives."""
-        if self._fingerprints is None:
-            self._fingerprints = {"prior": model_fingerprint(self.prior),
-                                  "autoencoder": model_fingerprint(self.autoencoder)}
+        if not self._fingerprints:  # filled in place: copies made by with_seed share it
+            self._fingerprints.update(prior=model_fingerprint(self.prior), autoencoder=model_fingerprint(self.autoencoder))
         return {**self._fingerprints, "levels": list(self.levels), "seed": self.seed,
                 "sdf_resolution": self.sdf_resolution, "sdf_margin": self.sdf_margin}
+
+    def with_seed(self, seed: int) -> "PriorScorer":
+        """The same scorer with another noise seed (models, layers, caches and fingerprints shared)."""
+        other = copy.copy(self)
+        other.seed = seed
+        return other
 
     def object_sdf(self, mesh: trimesh.Trimesh, sdf: ObjectSDF | None = None) -> ObjectSDF:
         """The object's SDF grid (cached per mesh; ``sdf``, when given, is kept for this mesh: it must have
