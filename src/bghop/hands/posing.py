@@ -3,7 +3,8 @@
 :class:`HandLayers` builds hand layers by (kind, side) on first use, on one device, and keeps them
 (eval, the viewer, scorers and writers all pose many grasps of one or two kinds);
 :func:`pose_hands` poses one grasp of a :class:`~bghop.hands.params.Hands` batch with them and
-returns plain arrays (:class:`PosedHand`), crossing to the CPU once.
+returns plain arrays (:class:`PosedHand`), crossing to the CPU once; :func:`pose_hand` does it for
+one hand and its layer.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ import torch
 import trimesh
 
 from bghop.hands.base import HandModel
-from bghop.hands.params import Hands
+from bghop.hands.params import HandParams, Hands
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["HandLayers", "PosedHand", "pose_hands"]
+__all__ = ["HandLayers", "PosedHand", "pose_hand", "pose_hands"]
 
 
 class HandLayers:
@@ -84,9 +85,30 @@ class PosedHand:
         return trimesh.Trimesh(self.vertices, self.faces, process=False)
 
 
+def pose_hand(layer: HandModel, params: HandParams, i: int = 0) -> PosedHand:
+    """Pose grasp ``i`` of one hand's parameters with its layer, on the layer's device.
+
+    Args:
+        layer: the hand layer (its side is the posed hand's).
+        params: the hand's parameters (any device and float dtype), batch ``B > i``.
+        i: which element of the batch.
+    Returns:
+        :class:`PosedHand` (CPU arrays).
+    """
+    ref = layer.faces.device
+    w = getattr(layer, "weights", None)
+    dtype = w.dtype if w is not None else torch.get_default_dtype()
+    with torch.no_grad():
+        o = layer(*(t[i:i + 1].to(ref, dtype) for t in (params.pose, params.global_orient, params.transl,
+                                                         params.betas)))
+    return PosedHand(side=layer.side, vertices=o.vertices[0].double().cpu().numpy(),
+                     joints=o.joints[0].double().cpu().numpy(), faces=layer.faces.cpu().numpy(),
+                     weights=None if w is None else w.detach().cpu().numpy())
+
+
 def pose_hands(hands: Hands, layers: HandLayers | Mapping[str, HandModel], i: int = 0,
                sides: Iterable[str] | None = None) -> dict[str, PosedHand]:
-    """Pose grasp ``i`` of ``hands``.
+    """Pose grasp ``i`` of ``hands`` (:func:`pose_hand` per side).
 
     Args:
         hands: the hands (any device and float dtype).
@@ -97,17 +119,5 @@ def pose_hands(hands: Hands, layers: HandLayers | Mapping[str, HandModel], i: in
         ``{side: PosedHand}``.
     """
     sides = hands.sides if sides is None else tuple(sides)
-    out = {}
-    with torch.no_grad():
-        for side in sides:
-            p = hands[side]
-            layer = layers.get(hands.kind, side) if isinstance(layers, HandLayers) else layers[side]
-            ref = layer.faces.device
-            dtype = layer.weights.dtype if hasattr(layer, "weights") else torch.get_default_dtype()
-            args = (t[i:i + 1].to(ref, dtype) for t in (p.pose, p.global_orient, p.transl, p.betas))
-            o = layer(*args)
-            w = getattr(layer, "weights", None)
-            out[side] = PosedHand(side=side, vertices=o.vertices[0].double().cpu().numpy(),
-                                  joints=o.joints[0].double().cpu().numpy(), faces=layer.faces.cpu().numpy(),
-                                  weights=None if w is None else w.detach().cpu().numpy())
-    return out
+    get = (lambda s: layers.get(hands.kind, s)) if isinstance(layers, HandLayers) else layers.__getitem__
+    return {s: pose_hand(get(s), hands[s], i) for s in sides}

@@ -11,6 +11,8 @@ import torch
 
 from bghop.hands import HandModel, load_hand
 from bghop.hands.frames import place_hand
+from bghop.hands.params import HandParams
+from bghop.hands.posing import pose_hand
 from bghop.hands.poses import named_pose
 from bghop.viz.render import COLORS, RenderMesh, contact_sheet, render_meshes
 
@@ -22,10 +24,9 @@ GALLERY_POSES = ("flat", "fist", "pinch", "relaxed")
 
 
 def hand_mesh(hand: HandModel, pose: torch.Tensor, orient: torch.Tensor, transl: torch.Tensor) -> RenderMesh:
-    """One posed hand as a :class:`RenderMesh` (batch of one)."""
-    with torch.no_grad():
-        v = hand(pose, orient, transl).vertices[0].cpu().numpy()
-    return RenderMesh(v, hand.faces.cpu().numpy(), COLORS[hand.side], label=hand.side)
+    """One posed hand as a :class:`RenderMesh` (batch of one; :func:`bghop.hands.posing.pose_hand`)."""
+    posed = pose_hand(hand, HandParams(pose, orient, transl, pose.new_zeros(pose.shape[0], 10)))
+    return RenderMesh(posed.vertices, posed.faces, COLORS[hand.side], label=hand.side)
 
 
 def render_hand_gallery(
