@@ -19,9 +19,9 @@ import trimesh
 from bghop.eval.metrics import GraspMetrics, grasp_metrics, object_intersection_cm3
 from bghop.eval.physics import PhysicsConfig, StabilityResult, hand_pieces, simulate_stability
 from bghop.hands.base import HandModel
-from bghop.hands.params import HandParams, Hands
+from bghop.hands.params import HandParams
 from bghop.hands.poses import squeeze_pose
-from bghop.hands.posing import PosedHand, pose_hands
+from bghop.hands.posing import PosedHand, pose_hand
 
 __all__ = ["GripConfig", "GripCheck", "check_grip", "hand_meshes_of"]
 
@@ -73,8 +73,8 @@ class GripCheck:
 
 
 def _posed(hands: Mapping[str, HandParams], layers: Mapping[str, HandModel]) -> dict[str, PosedHand]:
-    """Batch element 0 of each side posed by its layer (the layers' kind is what matters here)."""
-    return pose_hands(Hands.from_params(dict(hands), next(iter(layers.values())).kind), layers)
+    """Batch element 0 of each side posed by its layer."""
+    return {s: pose_hand(layers[s], p) for s, p in hands.items()}
 
 
 def hand_meshes_of(hands: Mapping[str, HandParams], layers: Mapping[str, HandModel]) -> dict[str, trimesh.Trimesh]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bghop.core.io import write_json_atomic
-from bghop.core.tables import json_safe as json_ready
+from bghop.core.tables import json_safe
 from bghop.eval.metrics import GraspMetrics
 from bghop.eval.physics import PhysicsConfig, StabilityResult
 
@@ -136,7 +136,7 @@ class SampleRecord:
     scores: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return json_ready({"name": self.name, "rank": self.rank, "text": self.text, "group": self.group,
+        return json_safe({"name": self.name, "rank": self.rank, "text": self.text, "group": self.group,
                            "category": self.category,
                            "metrics": None if self.metrics is None else self.metrics.to_dict(),
                            "stability": None if self.stability is None else self.stability.to_dict(),
@@ -206,7 +206,7 @@ class RunRecord:
             return None
 
     def to_json(self) -> dict:
-        return json_ready({"version": SCHEMA_VERSION, "kind": self.kind, "text": self.text, "group": self.group,
+        return json_safe({"version": SCHEMA_VERSION, "kind": self.kind, "text": self.text, "group": self.group,
                            "method": self.method, "settings": self.settings, "physics": self.physics,
                            "prior": self.prior, "timings_s": self.timings_s, "warnings": self.warnings,
                            "samples": [s.to_json() for s in self.samples], "dropped": self.dropped,

@@ -28,7 +28,7 @@ from bghop.eval.runs import RunRecord, SampleRecord, hands_digest
 from bghop.geometry.mesh_io import load_mesh
 from bghop.hands import HandModel
 from bghop.hands.params import Hands, load_hands_json
-from bghop.hands.posing import HandLayers, pose_hands
+from bghop.hands.posing import HandLayers, pose_hand
 
 logger = logging.getLogger(__name__)
 
@@ -265,8 +265,9 @@ class _Hand:
 def _pose_hand(side: str, hands: Hands, folder: Path, layers: _Layers) -> _Hand:
     """Posed hand (metres, object frame) from ``hands.json``; the stored ``<side>_hand.obj`` if no layer."""
     p = hands[side].to(dtype=torch.float32)
-    if layers.get(hands.kind, side) is not None:
-        posed = pose_hands(hands, layers, sides=[side])[side]
+    layer = layers.get(hands.kind, side)
+    if layer is not None:
+        posed = pose_hand(layer, p)
         mesh, weights, wrist = posed.mesh, posed.weights, posed.joints[0]
     else:
         mesh = load_mesh(folder / f"{side}_hand.obj", check_units=False)
