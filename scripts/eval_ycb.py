@@ -8,7 +8,8 @@ For each object, N grasps (default 8) are synthesised in one batch and ranked
 (:class:`bghop.synthesis.GraspSynthesizer`); the best one is evaluated:
 
 * both hands in contact (any vertex within 5 mm of the surface, GraspTTA);
-* penetration depth: deepest hand vertex inside the object, mm (GraspTTA's protocol);
+* penetration depth both ways: the deeper of the hand vertices inside the object (GraspTTA's
+  protocol) and the object's surface inside the hands, mm (``bghop.eval.metrics``);
 * hand–hand intersection volume, cm³ (5 mm voxels);
 * MuJoCo six-direction stability (hands fixed, 500 kg/m³ object, friction 3, success when the
   object moves < 2 cm in every direction in 1 s).
@@ -92,7 +93,10 @@ def main() -> int:
         m, st = best.metrics, best.stability
         row = {"object": name, "contact_both": m.contact_both, "penetration_max_mm": m.penetration_max_m * 1000,
                "penetration_mean_mm": m.penetration_mean_m * 1000, "hand_object_cm3": m.intersection_volume_cm3,
+               "penetration_hand_max_mm": m.penetration_hand_max_m * 1000,
+               "penetration_object_max_mm": m.penetration_object_max_m * 1000,
                "hand_hand_cm3": m.hand_hand_volume_cm3, "stable": bool(st.success) if st else None,
+               "valid": best.valid,
                "max_displacement_cm": st.max_displacement * 100 if st else None,
                "stable_of_n": sum(bool(g.stability and g.stability.success) for g in res.grasps),
                "dropped": len(res.dropped), "seconds": dt}

@@ -57,15 +57,19 @@ class MethodRow:
         grasps: grasps evaluated.
         errors: grasps that could not be evaluated + (method, object) runs that failed.
         contact_both_rate: fraction with both hands within 5 mm of the surface.
-        penetration_mean_mm / penetration_max_mm: mean / deepest penetration of a grasp, mm.
+        penetration_mean_mm: mean depth of the hand vertices inside the object, mm.
+        penetration_max_mm: mean over grasps of the deepest penetration either way, mm.
         intersection_cm3 / hand_hand_cm3: hand–object / hand–hand intersection volume, cm³.
-        stability_rate: fraction held in all six gravity directions (None without physics).
+        stability_rate: fraction held in all six gravity directions and ≤ 5 mm deep both ways
+            (None without physics).
+        valid_rate: fraction valid: stable, both hands in contact, ≤ 5 mm deep both ways, hands
+            apart (:mod:`bghop.eval.validity`; None without physics).
         displacement_cm: mean of the largest object displacement over six directions, cm.
         sds_score: plausibility under the bimanual prior (lower = more plausible; None if off).
         entropy_nats / cluster_size: diversity per object (k-means entropy of the cluster
             sizes, mean cluster size), averaged over objects.
-        best_stable / best_contact: fraction of objects whose best-of-N grasp is stable / has
-            both hands in contact.
+        best_stable / best_valid / best_contact: fraction of objects whose best-of-N grasp is
+            stable / valid / has both hands in contact.
         seconds: synthesis time summed over objects.
         grasps_per_minute: grasps written per minute of synthesis.
     """
@@ -80,11 +84,13 @@ class MethodRow:
     intersection_cm3: float | None = None
     hand_hand_cm3: float | None = None
     stability_rate: float | None = None
+    valid_rate: float | None = None
     displacement_cm: float | None = None
     sds_score: float | None = None
     entropy_nats: float | None = None
     cluster_size: float | None = None
     best_stable: float | None = None
+    best_valid: float | None = None
     best_contact: float | None = None
     seconds: float = 0.0
     grasps_per_minute: float | None = None
@@ -100,11 +106,11 @@ class ObjectRow:
     Attributes:
         object / method: which.
         grasps: grasps evaluated.
-        contact_of_n / stable_of_n: grasps with both hands in contact / held (stable None
-            without physics).
+        contact_of_n / stable_of_n / valid_of_n: grasps with both hands in contact / held /
+            valid (the last two None without physics).
         hand_hand_cm3_mean: mean hand–hand intersection volume of the batch, cm³.
         best: the best grasp's sample name (``<object>/<k>``).
-        best_stable / best_contact / best_penetration_max_mm / best_hand_hand_cm3 /
+        best_stable / best_valid / best_contact / best_penetration_max_mm / best_hand_hand_cm3 /
             best_displacement_cm / best_sds_score: its metrics.
         entropy_nats: diversity of the batch.
         seconds: synthesis time.
@@ -115,9 +121,11 @@ class ObjectRow:
     grasps: int = 0
     contact_of_n: int = 0
     stable_of_n: int | None = None
+    valid_of_n: int | None = None
     hand_hand_cm3_mean: float | None = None
     best: str | None = None
     best_stable: bool | None = None
+    best_valid: bool | None = None
     best_contact: bool | None = None
     best_penetration_max_mm: float | None = None
     best_hand_hand_cm3: float | None = None
@@ -166,7 +174,8 @@ class BenchResult:
 
 def _best_score(s: SampleReport) -> float:
     """Best-of-N ordering (lower is better), the same rule for every method."""
-    return rank_score(s.stable, s.contact_both, s.penetration_max_m, s.hand_hand_volume_cm3, weights=BEST_OF_N)
+    return rank_score(s.stable, s.contact_both, s.penetration_max_m, s.hand_hand_volume_cm3, weights=BEST_OF_N,
+                      max_displacement_m=s.max_displacement_m)
 
 
 def _mean(xs: Sequence[float | None]) -> float | None:
@@ -186,13 +195,14 @@ def object_rows(method: str, report: EvalReport, jobs: dict[str, JobRecord]) -> 
         row = ObjectRow(object=g.group, method=method, grasps=len(ok),
                         contact_of_n=sum(bool(s.contact_both) for s in ok),
                         stable_of_n=None if all(s.stable is None for s in ok) else sum(bool(s.stable) for s in ok),
+                        valid_of_n=None if all(s.valid is None for s in ok) else sum(bool(s.valid) for s in ok),
                         hand_hand_cm3_mean=g.hand_hand_volume_cm3_mean,
                         entropy_nats=g.diversity.entropy_nats if g.diversity else None,
                         seconds=jobs[g.group].seconds if g.group in jobs else None)
         if ok:
             b = min(ok, key=_best_score)  # first of equals: the method's own order
             row.best = b.name
-            row.best_stable, row.best_contact = b.stable, b.contact_both
+            row.best_stable, row.best_valid, row.best_contact = b.stable, b.valid, b.contact_both
             row.best_penetration_max_mm = _scaled(b.penetration_max_m, 1e3)
             row.best_hand_hand_cm3 = b.hand_hand_volume_cm3
             row.best_displacement_cm = _scaled(b.max_displacement_m, 1e2)
@@ -219,6 +229,7 @@ def method_row(method: str, report: EvalReport | None, objects: list[ObjectRow],
     row.intersection_cm3 = o.intersection_volume_cm3_mean
     row.hand_hand_cm3 = o.hand_hand_volume_cm3_mean
     row.stability_rate = o.stability_rate
+    row.valid_rate = o.valid_rate
     row.displacement_cm = _scaled(o.max_displacement_m_mean, 1e2)
     row.sds_score = o.sds_score_mean
     divs = [g.diversity for g in report.groups if g.diversity is not None]
@@ -228,6 +239,8 @@ def method_row(method: str, report: EvalReport | None, objects: list[ObjectRow],
     if with_best:
         if any(r.best_stable is not None for r in with_best):
             row.best_stable = float(np.mean([bool(r.best_stable) for r in with_best]))
+        if any(r.best_valid is not None for r in with_best):
+            row.best_valid = float(np.mean([bool(r.best_valid) for r in with_best]))
         row.best_contact = float(np.mean([bool(r.best_contact) for r in with_best]))
     return row
 
@@ -244,11 +257,13 @@ METHOD_COLUMNS: tuple[tuple[str, str, Any], ...] = (
     ("hand–obj. cm³", "intersection_cm3", 2),
     ("hand–hand cm³", "hand_hand_cm3", 2),
     ("stable (6 dir.)", "stability_rate", "pct"),
+    ("valid", "valid_rate", "pct"),
     ("displ. cm", "displacement_cm", 1),
     ("prior score ↓", "sds_score", 5),
     ("entropy nats", "entropy_nats", 2),
     ("cluster size", "cluster_size", 2),
     ("best-of-N stable", "best_stable", "pct"),
+    ("best-of-N valid", "best_valid", "pct"),
     ("grasps/min", "grasps_per_minute", 1),
 )
 
@@ -270,18 +285,19 @@ def comparison_table(result: BenchResult) -> str:
 def _object_cell(r: ObjectRow | None) -> str:
     if r is None or r.best is None:
         return "–"
-    parts = [("stable" if r.best_stable else "unstable") if r.best_stable is not None else "",
+    verdict = "" if r.best_stable is None else ("valid" if r.best_valid else "stable" if r.best_stable else "unstable")
+    parts = [verdict,
              "" if r.best_contact else "no contact", f"{cell(r.best_penetration_max_mm, 1, missing='–')} mm",
              f"{cell(r.best_hand_hand_cm3, 2, missing='–')} cm³"]
     text = " · ".join(p for p in parts if p)
     if r.stable_of_n is not None:
-        text += f" ({r.stable_of_n}/{r.grasps})"
+        text += f" ({r.valid_of_n if r.valid_of_n is not None else '–'} valid, {r.stable_of_n} stable / {r.grasps})"
     return text
 
 
 def per_object_table(result: BenchResult) -> str:
-    """Best of N per object and method (Markdown): the best grasp's stability, contact, max
-    penetration, hand–hand volume, and (stable grasps / N) of the batch."""
+    """Best of N per object and method (Markdown): the best grasp's verdict (valid / stable /
+    unstable), contact, max penetration both ways, hand–hand volume, and (valid, stable / N) of the batch."""
     methods = [r.method for r in result.rows]
     by = {(r.object, r.method): r for r in result.per_object}
     rows = [[o, *(_object_cell(by.get((o, m))) for m in methods)] for o in result.objects]
@@ -297,13 +313,16 @@ def comparison_markdown(result: BenchResult) -> str:
              f"{result.settings.get('threads')} torch thread(s).", "",
              comparison_table(result), "",
              "Means over all grasps; contact within 5 mm; stability: MuJoCo, hands fixed, gravity along ±x/±y/±z for "
-             "1 s, success when the object moves < 2 cm in every direction; intersection volumes on 5 mm voxels; "
+             "1 s, success when the object moves < 2 cm in every direction and the grasp is ≤ 5 mm deep both ways; "
+             "valid: stable, both hands in contact, ≤ 5 mm deep both ways, hand–hand ≤ 0.5 cm³; pen. max: the "
+             "deeper of hand vertices in the object and object surface in the hands; pen. mean: hand vertices "
+             "in the object; intersection volumes on 5 mm voxels; "
              "entropy and cluster size: k-means diversity per object, averaged over objects; grasps/min: synthesis "
              "only (ranking included, writing and evaluation excluded).", "",
              "## Best of N per object", "",
-             "The best grasp of each batch by the same rule for every method (4·unstable + 4·no contact + "
-             "max penetration / 5 mm + hand–hand cm³): stable? · max penetration · hand–hand volume "
-             "(stable grasps / N).", "",
+             "The best grasp of each batch by the same rule for every method (valid grasps first, then stable, "
+             "then by displacement, depth and hand–hand volume; bghop.eval.ranking with no prior): verdict · "
+             "max penetration both ways · hand–hand volume (valid, stable grasps / N).", "",
              per_object_table(result), ""]
     if result.notes:
         lines += ["## Notes", "", *(f"* {n}" for n in result.notes), ""]

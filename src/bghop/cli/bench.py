@@ -135,7 +135,8 @@ def _bench_grasp(args: argparse.Namespace) -> int:
     print()
     print(comparison_table(result))
     print()
-    print("best of N per object: stable? · max penetration · hand–hand volume (stable / N)")
+    print("best of N per object: valid/stable/unstable · max penetration both ways · hand–hand volume "
+          "(valid, stable / N)")
     print(per_object_table(result))
     print()
     for n in result.notes:

@@ -71,9 +71,11 @@ def _grasp(args: argparse.Namespace) -> int:
                       progress=not args.quiet)
     print(f"{len(res.grasps)} grasps for {res.text!r} in {res.timings['total']:.1f} s -> {out} (best first)")
     for k, g in enumerate(res.grasps):
-        st = "-" if g.stability is None else ("stable" if g.stability.success else "unstable")
-        print(f"  {k}: {st:8s} contact={'both' if g.metrics.contact_both else 'no':4s} "
-              f"pen={g.metrics.penetration_max_m * 1000:5.1f} mm  hand-hand={g.metrics.hand_hand_volume_cm3:5.2f} cm3  "
+        st = "-" if g.stability is None else ("valid" if g.valid else "stable" if g.stable else "unstable")
+        m = g.metrics
+        print(f"  {k}: {st:8s} contact={'both' if m.contact_both else 'no':4s} "
+              f"pen={m.penetration_max_m * 1000:5.1f} mm (hand {m.penetration_hand_max_m * 1000:.1f} / "
+              f"object {m.penetration_object_max_m * 1000:.1f})  hand-hand={m.hand_hand_volume_cm3:5.2f} cm3  "
               f"sds={g.sds_score:.4f}")
     for d in res.dropped:
         print(f"  dropped grasp {d.index}: {d.reason} ({d.stage}, iteration {d.iteration})")

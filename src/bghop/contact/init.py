@@ -22,6 +22,7 @@ import torch
 import trimesh
 from torch import Tensor
 
+from bghop.contact.capsules import capsule_depths, fit_capsules, object_samples
 from bghop.hands.base import HandModel
 from bghop.hands.frames import place_hand
 from bghop.hands.poses import named_pose
@@ -39,6 +40,10 @@ class InitConfig:
         clamp_to_limits: project the noisy pose into the hand's joint limits.
         wrap_single: one hand starts as a power grasp around the object's narrow part.
         wrap_curl: that start's pose, this far from relaxed towards the fist (0 relaxed, 1 fist).
+        back_off: a start whose hand already holds part of the object inside it (object-surface
+            samples inside the hand's bone capsules, :mod:`bghop.contact.capsules`: a relaxed
+            hand's curled fingers reach through a plate 2 cm away) is moved back along its approach
+            direction in 5 mm steps until it is clear, at most this far, metres (0: never).
     """
 
     offset: float = 0.02
@@ -46,6 +51,11 @@ class InitConfig:
     clamp_to_limits: bool = True
     wrap_single: bool = False
     wrap_curl: float = 0.4
+    back_off: float = 0.1
+
+
+#: step of the back-off of a start that already holds the object inside it, metres
+BACK_OFF_STEP = 0.005
 
 
 @dataclass
@@ -108,7 +118,27 @@ def _place(hand: HandModel, mesh: trimesh.Trimesh, dirs: np.ndarray, rng: np.ran
     finger = roll - (roll * d).sum(-1, keepdim=True) * d
     with torch.no_grad():
         pl = place_hand(hand, pose, finger, -d, anchor, offset=0.0)
-    return HandStart(pose, pl.global_orient, pl.transl)
+        transl = pl.transl
+        if cfg.back_off > 0:
+            transl = _back_off(hand, mesh, pose, pl.global_orient, transl, d, cfg.back_off)
+    return HandStart(pose, pl.global_orient, transl)
+
+
+def _back_off(hand: HandModel, mesh: trimesh.Trimesh, pose: Tensor, orient: Tensor, transl: Tensor, d: Tensor,
+              limit: float) -> Tensor:
+    """``transl`` moved along ``d`` (away from the object) in :data:`BACK_OFF_STEP` steps until no
+    object sample is inside the hand's capsules, at most ``limit`` (no gradients)."""
+    caps = fit_capsules(hand, pose.device)
+    pts = object_samples(mesh, device=pose.device)
+    joints = hand.keypoints(pose, orient, transl)
+    moved = torch.zeros(len(pose), device=pose.device)
+    for _ in range(int(round(limit / BACK_OFF_STEP))):
+        depth, _ = capsule_depths(pts, joints + (moved[:, None] * d)[:, None], caps)
+        stuck = (depth > 0).any(-1) if depth.shape[1] else torch.zeros_like(moved, dtype=torch.bool)
+        if not bool(stuck.any()):
+            break
+        moved = moved + BACK_OFF_STEP * stuck
+    return transl + moved[:, None] * d
 
 
 def initial_hands(layers: Mapping[str, HandModel], mesh: trimesh.Trimesh, n: int, rng: np.random.Generator,

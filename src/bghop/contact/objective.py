@@ -8,6 +8,9 @@ Both prior-free optimisation (the synthetic-set builder and the ``energy`` basel
 * ``contact``: finger pads and palm pulled onto the surface (soft-min distance per region,
   :func:`~bghop.contact.energies.contact_energy`), aiming ``press_depth`` into it;
 * ``penetration``: hand vertices inside the object beyond ``press_depth``;
+* ``object_in_hand``: the other way round: samples of the object's surface inside capsules
+  fitted to the hand's bones (:mod:`bghop.contact.capsules`), so that a rim, a handle or a blade
+  cannot slice between hand vertices unseen;
 * ``limits``: squared violation of the anatomical joint-limit box (hands that have one);
 * ``natural_pose``: squared distance of the articulation to the relaxed grasp pose;
 * ``wrench``: the frictionless force-closure residual of the contacts
@@ -19,7 +22,7 @@ Both prior-free optimisation (the synthetic-set builder and the ``energy`` basel
   refinement keeps the score-distillation result close).
 
 A term whose weight is 0 is not computed. The total is accumulated in the order above, per hand
-for the first four, so that every caller gets the same numbers.
+for the first five, so that every caller gets the same numbers.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import torch
 import trimesh
 from torch import Tensor
 
+from bghop.contact.capsules import fit_capsules, object_in_hand_energy, object_samples
 from bghop.contact.energies import (
     ObjectSDF,
     contact_energy,
@@ -50,8 +54,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["TERM_NAMES", "ObjectiveConfig", "ObjectiveValue", "GraspObjective", "REFINE_OBJECTIVE"]
 
 #: the objective's terms, in the order they are accumulated
-TERM_NAMES: tuple[str, ...] = ("contact", "penetration", "limits", "natural_pose", "wrench", "hand_hand",
-                               "opposition", "damping")
+TERM_NAMES: tuple[str, ...] = ("contact", "penetration", "object_in_hand", "limits", "natural_pose", "wrench",
+                               "hand_hand", "opposition", "damping")
 
 #: contact-region weights of the finger pads and the palm
 _CONTACT_WEIGHTS: tuple[tuple[str, float], ...] = (("thumb", 1.0), ("index", 1.0), ("middle", 1.0),
@@ -66,8 +70,8 @@ class ObjectiveConfig:
     :data:`REFINE_OBJECTIVE` is the refinement's.
 
     Attributes:
-        w_contact / w_penetration / w_limits / w_natural_pose / w_hand_hand / w_opposition /
-            w_damping: term weights.
+        w_contact / w_penetration / w_object_in_hand / w_limits / w_natural_pose / w_hand_hand /
+            w_opposition / w_damping: term weights.
         w_wrench / w_wrench_single: weight of the force-closure residual with two hands / one hand
             (a single fixed hand only holds an object when its contacts balance).
         contact_weights: per contact region (missing regions count 0).
@@ -76,6 +80,8 @@ class ObjectiveConfig:
         damping_length: metres that count as one unit of translation in the damping term.
         skin_stride: the terms see every ``skin_stride``-th hand vertex plus every vertex of the
             contact regions (1 = all); skinning fewer vertices is what makes a large batch fast.
+        object_spacing: spacing of the object-surface samples of ``object_in_hand``, metres
+            (coarser on objects whose surface would need more than 32k samples).
         thin_depth: objects whose deepest inside point (on the SDF grid) is less deep than this are
             seen on every hand vertex, whatever ``skin_stride`` says: a thin wall or rim fits
             between the subset's vertices (``scripts/object_depths.py``; 0 = never).
@@ -83,6 +89,7 @@ class ObjectiveConfig:
 
     w_contact: float = 1000.0
     w_penetration: float = 3000.0
+    w_object_in_hand: float = 3000.0
     w_limits: float = 10.0
     w_natural_pose: float = 0.02
     w_wrench: float = 0.0
@@ -94,11 +101,14 @@ class ObjectiveConfig:
     press_depth: float = 0.002
     damping_length: float = 0.05
     skin_stride: int = 3
+    object_spacing: float = 0.004
     thin_depth: float = 0.01
 
     def __post_init__(self) -> None:
         if self.skin_stride < 1:
             raise ValueError(f"skin_stride must be at least 1, got {self.skin_stride}")
+        if self.object_spacing <= 0:
+            raise ValueError(f"object_spacing must be positive, got {self.object_spacing}")
         if self.damping_length <= 0:
             raise ValueError(f"damping_length must be positive, got {self.damping_length}")
 
@@ -165,6 +175,12 @@ class GraspObjective:
         self.torque_scale = float(max(mesh.extents.max() / 2, 0.02))
         self._relaxed = {s: named_pose("relaxed", side=s).to(self.device) for s in self.sides}
         self._cw = dict(config.contact_weights)
+        if config.w_object_in_hand:
+            #: object surface samples ``(P, 3)`` of the object-in-hand term (None when it is off)
+            self.object_points = object_samples(mesh, config.object_spacing, device=self.device)
+            self.capsules = {s: fit_capsules(self.layers[s], self.device) for s in self.sides}
+        else:
+            self.object_points, self.capsules = None, {}
 
     @property
     def w_wrench(self) -> float:
@@ -202,6 +218,9 @@ class GraspObjective:
             regions = self.regions[side]
             add("contact", cfg.w_contact * contact_energy(s, regions, self._cw, target=-cfg.press_depth))
             add("penetration", cfg.w_penetration * penetration_energy(s, tolerance=cfg.press_depth))
+            if cfg.w_object_in_hand:
+                add("object_in_hand", cfg.w_object_in_hand
+                    * object_in_hand_energy(self.object_points, joints[side], self.capsules[side]))
             lim = self.layers[side].joint_limits
             if lim is not None and cfg.w_limits:
                 add("limits", cfg.w_limits * lim.violation(poses[side]))

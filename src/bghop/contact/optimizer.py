@@ -45,7 +45,11 @@ _LEGACY: dict[str, tuple[str, str]] = {
     "init_offset": ("init", "offset"), "press_depth": ("objective", "press_depth"),
     "wrap_curl": ("init", "wrap_curl"), "skin_stride": ("objective", "skin_stride"),
     "thin_depth": ("objective", "thin_depth"), "contact_weights": ("objective", "contact_weights"),
+    "w_object_in_hand": ("objective", "w_object_in_hand"), "init_back_off": ("init", "back_off"),
 }
+#: keys of the flat layout written only when they differ from this value, the value of the
+#: versions before them (so the identity of a set made then is unchanged)
+_OLD_VALUES: dict[str, float] = {"w_object_in_hand": 0.0, "init_back_off": 0.0}
 
 
 @dataclass(frozen=True, init=False)
@@ -93,7 +97,9 @@ class EnergyConfig:
         """The flat layout: the schedule, then the keys of :data:`_LEGACY`."""
         d = {k: getattr(self, k) for k in ("iterations", "lr_pose", "lr_rot", "lr_transl")}
         for k, (part, key) in _LEGACY.items():
-            d[k] = getattr(object.__getattribute__(self, part), key)
+            v = getattr(object.__getattribute__(self, part), key)
+            if k not in _OLD_VALUES or v != _OLD_VALUES[k]:
+                d[k] = v
         return d
 
     @classmethod
@@ -108,6 +114,8 @@ class EnergyConfig:
         for k, (part, key) in _LEGACY.items():
             if k in d:
                 parts[part][key] = tuple(tuple(x) for x in d[k]) if k == "contact_weights" else d[k]
+            elif k in _OLD_VALUES:
+                parts[part][key] = _OLD_VALUES[k]
         return cls(base.iterations, base.lr_pose, base.lr_rot, base.lr_transl,
                    replace(base.objective, **parts["objective"]), replace(base.init, **parts["init"]))
 

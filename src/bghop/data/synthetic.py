@@ -49,6 +49,13 @@ logger = logging.getLogger(__name__)
 __all__ = ["SynthConfig", "ShardJob", "plan_jobs", "generate_shard", "synthesize", "collect_manifest"]
 
 
+#: the energy optimiser's settings the shipped set (its grasp records) was made with: without the
+#: object-in-hand term and the start's back-off, which came later. ``SynthConfig(energy=EnergyConfig())``
+#: builds a set with them.
+SHIPPED_SET_ENERGY = EnergyConfig.from_dict({k: v for k, v in EnergyConfig().to_dict().items()
+                                             if k not in ("w_object_in_hand", "init_back_off")})
+
+
 @dataclass(frozen=True)
 class SynthConfig:
     """Settings of the synthetic set.
@@ -62,14 +69,15 @@ class SynthConfig:
         single_max_extent: single-hand grasps only for objects up to this size, metres.
         single_max_width: ... and whose second-largest box extent (what the hand wraps) is at most
             this, metres (about a hand's breadth, 9 cm; REFERENCE.md anthropometry).
-        max_penetration_m: largest allowed hand penetration, metres.
+        max_penetration_m: largest allowed penetration either way (hand in object, object in hand), metres.
         max_hand_hand_cm3: largest allowed hand–hand intersection.
         squeeze: finger closures (fractions of the way to the fist) tried in turn on a candidate
             that does not hold yet, until it holds or penetrates too deep
             (:func:`bghop.eval.grip.check_grip`).
         seed: base seed.
         hand: hand kind.
-        energy, physics, grid: component settings.
+        energy, physics, grid: component settings (``energy``: :data:`SHIPPED_SET_ENERGY`, the
+            settings of the shipped set).
     """
 
     bimanual: int = 3000
@@ -84,7 +92,7 @@ class SynthConfig:
     squeeze: tuple[float, ...] = (0.04, 0.08, 0.12, 0.16)
     seed: int = 0
     hand: str = "open"
-    energy: EnergyConfig = EnergyConfig()
+    energy: EnergyConfig = SHIPPED_SET_ENERGY
     physics: PhysicsConfig = PhysicsConfig()
     grid: GridSettings = GridSettings()
 

@@ -18,6 +18,7 @@ import trimesh
 
 from bghop.eval.metrics import GraspMetrics, grasp_metrics, object_intersection_cm3
 from bghop.eval.physics import PhysicsConfig, StabilityResult, hand_pieces, simulate_stability
+from bghop.eval.validity import MAX_DEPTH_M, MAX_HAND_HAND_CM3, credit_stability
 from bghop.hands.base import HandModel
 from bghop.hands.params import HandParams
 from bghop.hands.poses import squeeze_pose
@@ -33,7 +34,9 @@ class GripConfig:
     Attributes:
         squeeze: finger closures (fractions of the way to the fist) tried in turn after the
             grasp as it is; empty to only check.
-        max_penetration_m: deepest allowed hand vertex inside the object, metres.
+        max_penetration_m: deepest allowed penetration either way (hand vertices in the object,
+            object surface in the hands), metres; a simulation of a deeper grasp is never credited
+            as stable (:func:`bghop.eval.validity.credit_stability`).
         max_hand_hand_cm3: largest allowed hand–hand intersection.
         require_contact: every hand must touch the object.
         physics: run the MuJoCo six-direction test (else "holds" means the geometric checks).
@@ -43,8 +46,8 @@ class GripConfig:
     """
 
     squeeze: tuple[float, ...] = (0.04, 0.08, 0.12, 0.16)
-    max_penetration_m: float = 0.005
-    max_hand_hand_cm3: float = 0.5
+    max_penetration_m: float = MAX_DEPTH_M
+    max_hand_hand_cm3: float = MAX_HAND_HAND_CM3
     require_contact: bool = True
     physics: bool = True
     physics_config: PhysicsConfig = PhysicsConfig()
@@ -108,8 +111,9 @@ def check_grip(mesh: trimesh.Trimesh, hands: Mapping[str, HandParams], layers: M
             pieces = [pc for h in posed.values() for pc in hand_pieces(h.vertices, h.weights)]
             # the grasp as given is reported in full (unless filtering); a squeeze only needs to know
             # whether it holds
-            stab = simulate_stability(mesh, pieces, cfg.physics_config,
-                                      stop_early=first is not None or not cfg.simulate_failures)
+            stab = credit_stability(simulate_stability(mesh, pieces, cfg.physics_config,
+                                                       stop_early=first is not None or not cfg.simulate_failures),
+                                    m.penetration_max_m)
         ok = touching and not too_deep and (stab is None or stab.success)
         check = GripCheck(hp, curl, m, stab, ok, posed)
         if ok:

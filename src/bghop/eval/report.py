@@ -101,10 +101,15 @@ class GroupReport:
         group: its name.
         num_samples: samples evaluated.
         num_errors: samples skipped because of an error.
-        penetration_max_m_mean / penetration_mean_m_mean: metres.
+        penetration_max_m_mean: mean of the two-sided maximum depth, metres.
+        penetration_hand_max_m_mean / penetration_object_max_m_mean: means of its two parts (hand
+            vertices in the object / object surface in the hands), metres.
+        penetration_mean_m_mean: metres.
         intersection_volume_cm3_mean / hand_hand_volume_cm3_mean: cm³.
         contact_right_rate / contact_left_rate / contact_both_rate: fractions.
-        stability_rate: fraction of simulated samples that are stable (None without physics).
+        stability_rate: fraction of simulated samples that are stable (held and ≤ 5 mm deep both
+            ways; None without physics).
+        valid_rate: fraction of simulated samples that are valid (:mod:`bghop.eval.validity`).
         max_displacement_m_mean: metres (None without physics).
         sds_score_mean: None without a scorer.
         diversity: k-means diversity of the group's grasps.
@@ -116,6 +121,8 @@ class GroupReport:
     num_samples: int
     num_errors: int
     penetration_max_m_mean: float | None = None
+    penetration_hand_max_m_mean: float | None = None
+    penetration_object_max_m_mean: float | None = None
     penetration_mean_m_mean: float | None = None
     intersection_volume_cm3_mean: float | None = None
     hand_hand_volume_cm3_mean: float | None = None
@@ -123,6 +130,7 @@ class GroupReport:
     contact_left_rate: float | None = None
     contact_both_rate: float | None = None
     stability_rate: float | None = None
+    valid_rate: float | None = None
     max_displacement_m_mean: float | None = None
     sds_score_mean: float | None = None
     diversity: DiversityResult | None = None
@@ -140,6 +148,8 @@ class GroupReport:
             "samples": self.num_samples,
             "errors": self.num_errors,
             "penetration_max_mm": _scale(self.penetration_max_m_mean, 1e3),
+            "penetration_hand_max_mm": _scale(self.penetration_hand_max_m_mean, 1e3),
+            "penetration_object_max_mm": _scale(self.penetration_object_max_m_mean, 1e3),
             "penetration_mean_mm": _scale(self.penetration_mean_m_mean, 1e3),
             "intersection_volume_cm3": self.intersection_volume_cm3_mean,
             "hand_hand_volume_cm3": self.hand_hand_volume_cm3_mean,
@@ -147,6 +157,7 @@ class GroupReport:
             "contact_left_rate": self.contact_left_rate,
             "contact_both_rate": self.contact_both_rate,
             "stability_rate": self.stability_rate,
+            "valid_rate": self.valid_rate,
             "displacement_max_cm": _scale(self.max_displacement_m_mean, 1e2),
             "sds_score": self.sds_score_mean,
             "diversity_clusters": d.num_clusters if d else None,
@@ -212,6 +223,8 @@ def _group_report(name: str, reps: Sequence[SampleReport], feats: Sequence[np.nd
     return GroupReport(
         group=name, num_samples=len(ok), num_errors=len(reps) - len(ok),
         penetration_max_m_mean=_mean(r.penetration_max_m for r in ok),
+        penetration_hand_max_m_mean=_mean(r.penetration_hand_max_m for r in ok),
+        penetration_object_max_m_mean=_mean(r.penetration_object_max_m for r in ok),
         penetration_mean_m_mean=_mean(r.penetration_mean_m for r in ok),
         intersection_volume_cm3_mean=_mean(r.intersection_volume_cm3 for r in ok),
         hand_hand_volume_cm3_mean=_mean(r.hand_hand_volume_cm3 for r in ok),
@@ -219,6 +232,7 @@ def _group_report(name: str, reps: Sequence[SampleReport], feats: Sequence[np.nd
         contact_left_rate=_rate(r.contact_left for r in ok),
         contact_both_rate=_rate(r.contact_both for r in ok),
         stability_rate=_rate(r.stable for r in ok),
+        valid_rate=_rate(r.valid for r in ok),
         max_displacement_m_mean=_mean(r.max_displacement_m for r in ok),
         sds_score_mean=_mean(r.sds_score for r in ok),
         diversity=div,

@@ -21,7 +21,7 @@ import logging
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 
 from bghop.core.io import write_json_atomic
@@ -89,8 +89,10 @@ def metrics_from_dict(d: dict | None) -> GraspMetrics | None:
     """:class:`~bghop.eval.metrics.GraspMetrics` from its ``to_dict`` (None for None or a partial dict)."""
     if not isinstance(d, dict):
         return None
+    fields = GraspMetrics.__dataclass_fields__
     try:
-        return GraspMetrics(**{k: d[k] for k in GraspMetrics.__dataclass_fields__})
+        return GraspMetrics(**{k: d[k] if f.default is MISSING else d.get(k, f.default)
+                               for k, f in fields.items()})
     except KeyError:
         return None
 

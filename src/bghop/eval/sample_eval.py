@@ -25,6 +25,7 @@ from bghop.eval.faithfulness import CategoryClassifierLike, ClassifierSource, is
 from bghop.eval.metrics import grasp_metrics
 from bghop.eval.physics import DIRECTIONS, PhysicsConfig, hand_pieces, simulate_stability
 from bghop.eval.runs import RunRecord, SampleRecord, hands_digest
+from bghop.eval.validity import credit_stability, is_valid
 from bghop.geometry.mesh_io import load_mesh
 from bghop.hands import HandModel
 from bghop.hands.params import Hands, load_hands_json
@@ -67,11 +68,17 @@ class SampleReport:
         folder: path of the sample folder.
         group: object group (see :func:`evaluate_folders`).
         hands: ``"right+left"`` or ``"right"``.
-        penetration_max_m / penetration_mean_m: depth of hand vertices inside the object, metres.
+        penetration_max_m: deepest penetration either way, metres (the larger of the two below).
+        penetration_hand_max_m: deepest hand vertex inside the object, metres (GraspTTA's one-sided figure).
+        penetration_object_max_m: deepest object surface point inside a hand, metres.
+        penetration_mean_m: mean depth of the hand vertices inside the object, metres.
         intersection_volume_cm3: hand–object, summed over hands, cm³.
         hand_hand_volume_cm3: right ∩ left, cm³.
         contact_right / contact_left / contact_both: contact within 5 mm.
-        stable: held in all six gravity directions (None without physics).
+        stable: held in all six gravity directions and no deeper than 5 mm either way
+            (:func:`bghop.eval.validity.credited_stable`; None without physics).
+        valid: stable, both hands in contact, ≤ 5 mm deep both ways, hands apart
+            (:func:`bghop.eval.validity.is_valid`; None without physics).
         displacement_m: ``{"+x": d, ...}`` object displacement per direction, metres.
         max_displacement_m: the largest of those, metres.
         sds_score: plausibility under the prior (None without a scorer).
@@ -92,6 +99,8 @@ class SampleReport:
     group: str
     hands: str = ""
     penetration_max_m: float | None = None
+    penetration_hand_max_m: float | None = None
+    penetration_object_max_m: float | None = None
     penetration_mean_m: float | None = None
     intersection_volume_cm3: float | None = None
     hand_hand_volume_cm3: float | None = None
@@ -99,6 +108,7 @@ class SampleReport:
     contact_left: bool | None = None
     contact_both: bool | None = None
     stable: bool | None = None
+    valid: bool | None = None
     displacement_m: dict[str, float] | None = None
     max_displacement_m: float | None = None
     sds_score: float | None = None
@@ -128,6 +138,8 @@ class SampleReport:
             "group": self.group,
             "hands": self.hands,
             "penetration_max_mm": _scale(self.penetration_max_m, 1e3),
+            "penetration_hand_max_mm": _scale(self.penetration_hand_max_m, 1e3),
+            "penetration_object_max_mm": _scale(self.penetration_object_max_m, 1e3),
             "penetration_mean_mm": _scale(self.penetration_mean_m, 1e3),
             "intersection_volume_cm3": self.intersection_volume_cm3,
             "hand_hand_volume_cm3": self.hand_hand_volume_cm3,
@@ -135,6 +147,7 @@ class SampleReport:
             "contact_left": self.contact_left,
             "contact_both": self.contact_both,
             "stable": self.stable,
+            "valid": self.valid,
             "displacement_max_cm": _scale(self.max_displacement_m, 1e2),
         }
         for d in DIRECTIONS:
@@ -332,11 +345,12 @@ def evaluate_sample(job: SampleJob, layers: _Layers, physics: bool, physics_conf
         logger.warning("skipping %s: %s", job.folder, rep.error)
         return rep, None
     rep.penetration_max_m = m.penetration_max_m
+    rep.penetration_hand_max_m, rep.penetration_object_max_m = m.penetration_hand_max_m, m.penetration_object_max_m
     rep.penetration_mean_m = m.penetration_mean_m
     rep.intersection_volume_cm3 = m.intersection_volume_cm3
     rep.hand_hand_volume_cm3 = m.hand_hand_volume_cm3
     rep.contact_right, rep.contact_left, rep.contact_both = m.contact_right, m.contact_left, m.contact_both
-    notes = []
+    notes, remarks = [], []  # notes are warnings; remarks only go into the report
     if physics:
         stab = None if recompute else _stored_stability(job, digest, physics_config)
         rep.reused = ["stability"] if stab is not None else []
@@ -348,9 +362,13 @@ def evaluate_sample(job: SampleJob, layers: _Layers, physics: bool, physics_conf
                 notes.append(f"physics failed: {type(e).__name__}: {e}")
         elif stab is None:
             notes.append("physics skipped: no skinning weights (hand layer unavailable)")
+        stab = credit_stability(stab, m.penetration_max_m)
         if stab is not None:
             rep.stable, rep.displacement_m = stab.success, dict(stab.displacement)
             rep.max_displacement_m = stab.max_displacement
+            rep.valid = is_valid(stab.success, m.contact_both, m.penetration_max_m, m.hand_hand_volume_cm3)
+            if "rejected" in stab.extra:
+                remarks.append(f"held in simulation but {stab.extra['rejected']}")
     if scorer is not None:
         inputs = SampleInputs(job.folder, group, text, obj, hands)
         try:
@@ -368,9 +386,9 @@ def evaluate_sample(job: SampleJob, layers: _Layers, physics: bool, physics_conf
             rep.text_faithful = pred.category == rep.prompt_category
         except Exception as e:  # noqa: BLE001
             notes.append(f"faithfulness failed: {type(e).__name__}: {e}")
-    rep.note = "; ".join(notes) or None
     for n in notes:
         logger.warning("%s: %s", job.folder, n)
+    rep.note = "; ".join(notes + remarks) or None
     feats = grasp_features(posed["right"].placement, posed["left"].placement if "left" in posed else None,
                            np.asarray(obj.centroid))
     rep.seconds = time.perf_counter() - t0

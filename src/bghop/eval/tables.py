@@ -50,8 +50,8 @@ def format_table(report: EvalReport, max_rows: int = 40) -> str:
     samples have prompted categories) the per-category table with the text-faithfulness rate."""
     out = []
     faith = any(s.predicted_category is not None for s in report.samples)
-    sh = ["sample", "group", "pen max mm", "pen mean mm", "h-o cm3", "h-h cm3", "contact R/L/both", "stable",
-          "disp max cm", "sds", "s"]
+    sh = ["sample", "group", "pen max mm", "hand/obj mm", "h-o cm3", "h-h cm3", "contact R/L/both", "stable",
+          "valid", "disp max cm", "sds", "s"]
     if faith:
         sh[-1:-1] = ["prompt", "predicted (p)", "faithful"]
     srows = []
@@ -61,9 +61,10 @@ def format_table(report: EvalReport, max_rows: int = 40) -> str:
             continue
         r = s.to_row()
         contact = "/".join(cell(x) for x in (s.contact_right, s.contact_left, s.contact_both))
-        row = [s.name, s.group, cell(r["penetration_max_mm"]), cell(r["penetration_mean_mm"]),
+        parts = f"{cell(r['penetration_hand_max_mm'])}/{cell(r['penetration_object_max_mm'])}"
+        row = [s.name, s.group, cell(r["penetration_max_mm"]), parts,
                cell(s.intersection_volume_cm3), cell(s.hand_hand_volume_cm3), contact, cell(s.stable),
-               cell(r["displacement_max_cm"]), cell(s.sds_score, 3), cell(s.seconds, 1)]
+               cell(s.valid), cell(r["displacement_max_cm"]), cell(s.sds_score, 3), cell(s.seconds, 1)]
         if faith:
             pred = "-" if s.predicted_category is None else f"{s.predicted_category} ({s.predicted_probability:.2f})"
             row[-1:-1] = [cell(s.prompt_category), pred, cell(s.text_faithful)]
@@ -71,14 +72,15 @@ def format_table(report: EvalReport, max_rows: int = 40) -> str:
     out.append(text_table(sh, srows))
     if len(report.samples) > max_rows:
         out.append(f"... {len(report.samples) - max_rows} more samples in metrics.csv")
-    gh = ["group", "n", "err", "pen max mm", "h-o cm3", "h-h cm3", "contact both", "stable", "disp cm", "sds",
-          "k", "entropy nats", "mean cluster"]
+    gh = ["group", "n", "err", "pen max mm", "h-o cm3", "h-h cm3", "contact both", "stable", "valid", "disp cm",
+          "sds", "k", "entropy nats", "mean cluster"]
     grows = []
     for g in [*report.groups, report.overall]:
         r = g.to_row()
         grows.append([g.group, str(g.num_samples), str(g.num_errors), cell(r["penetration_max_mm"]),
                       cell(r["intersection_volume_cm3"]), cell(r["hand_hand_volume_cm3"]),
-                      _pct(g.contact_both_rate), _pct(g.stability_rate), cell(r["displacement_max_cm"]),
+                      _pct(g.contact_both_rate), _pct(g.stability_rate), _pct(g.valid_rate),
+                      cell(r["displacement_max_cm"]),
                       cell(r["sds_score"], 3), cell(r["diversity_clusters"]), cell(r["diversity_entropy_nats"]),
                       cell(r["diversity_mean_cluster_size"])])
     out.append("")

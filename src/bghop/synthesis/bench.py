@@ -15,6 +15,5 @@ from bghop.bench import __all__  # noqa: E402,F401
 from bghop.bench.objects import canonical_mesh as _canonical  # noqa: E402,F401
 from bghop.eval.ranking import BEST_OF_N as _BEST  # noqa: E402
 
-#: the best-of-N weights, in the dict form of earlier versions
-BEST_WEIGHTS = {"unstable": _BEST.unstable, "no_contact": _BEST.no_contact,
-                "penetration_unit_m": _BEST.penetration_unit_m, "hand_hand_per_cm3": _BEST.hand_hand_per_cm3}
+#: the best-of-N rule, in the dict form of earlier versions (its keys changed with the lexicographic ranking)
+BEST_WEIGHTS = _BEST.to_dict()

@@ -16,9 +16,11 @@ Pipeline (G-HOP §4.3 / BG-HOP, adapted to a CPU budget):
    data builder's objective with the refinement's weights :data:`~bghop.contact.objective.REFINE_OBJECTIVE`:
    contact, penetration, hand–hand, joint limits (penalty + projection), opposition and damping
    towards the SDS result).
-5. **Ranking** (:func:`bghop.eval.ranking.rank_score`): MuJoCo six-direction stability (with the
-   finger squeeze of :func:`bghop.eval.grip.check_grip`) and both-hands contact first, then
-   penetration, hand–hand intersection and the prior's denoising score.
+5. **Ranking** (:func:`bghop.eval.ranking.rank_score`, lexicographic): MuJoCo six-direction
+   stability (with the finger squeeze of :func:`bghop.eval.grip.check_grip`), both-hands contact,
+   penetration both ways and hand–hand intersection decide the class (valid grasps first,
+   :mod:`bghop.eval.validity`), physical margins order each class and the prior's denoising
+   score only breaks ties.
 
 Non-finite values are caught per grasp after every step (:class:`~bghop.synthesis.guard.NaNGuard`):
 the grasp is frozen, dropped from the results and reported; the others finish.
@@ -44,6 +46,7 @@ from bghop.eval.grip import GripConfig, check_grip
 from bghop.eval.metrics import GraspMetrics
 from bghop.eval.physics import StabilityResult
 from bghop.eval.ranking import prior_excess_percent, rank_score
+from bghop.eval.validity import credited_stable, is_valid
 from bghop.hands import load_hand
 from bghop.hands.params import HandParams, Hands
 from bghop.hands.posing import HandLayers, PosedHand
@@ -116,6 +119,19 @@ class Grasp:
     energy_terms: dict[str, float] = field(default_factory=dict)
     posed: dict[str, PosedHand] = field(default_factory=dict)
     prior_score: float | None = None
+
+    @property
+    def stable(self) -> bool | None:
+        """The stability it is credited with (:func:`bghop.eval.validity.credited_stable`: never when
+        deeper than 5 mm either way); None without physics."""
+        return credited_stable(None if self.stability is None else self.stability.success,
+                               self.metrics.penetration_max_m)
+
+    @property
+    def valid(self) -> bool | None:
+        """Stable, both hands in contact, shallow both ways, hands apart (:mod:`bghop.eval.validity`)."""
+        return is_valid(None if self.stability is None else self.stability.success, self.metrics.contact_both,
+                        self.metrics.penetration_max_m, self.metrics.hand_hand_volume_cm3)
 
     def to_dict(self) -> dict:
         """Metrics and scores (no hand parameters) for ``summary.json``."""
@@ -286,7 +302,7 @@ class GraspSynthesizer:
             for g, zi in zip(grasps, excess):
                 g.rank_score = rank_score(None if g.stability is None else g.stability.success, g.metrics.contact_both,
                                           g.metrics.penetration_max_m, g.metrics.hand_hand_volume_cm3, float(zi),
-                                          rcfg.weights)
+                                          rcfg.weights, None if g.stability is None else g.stability.max_displacement)
             grasps.sort(key=lambda g: g.rank_score)
         return grasps
 

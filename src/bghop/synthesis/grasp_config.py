@@ -1,7 +1,7 @@
 """Settings of grasp synthesis (:class:`~bghop.synthesis.grasp.GraspSynthesizer`): one dataclass per stage.
 
 The refinement's objective is the grasp objective of :mod:`bghop.contact.objective` (one
-:class:`~bghop.contact.objective.ObjectiveConfig`), the ranking's weights are
+:class:`~bghop.contact.objective.ObjectiveConfig`), the ranking's rule is
 :class:`bghop.eval.ranking.RankWeights`, the start is :class:`bghop.contact.init.InitConfig`. The
 flat keywords of earlier versions (``RefineConfig(w_contact=…)``, ``RankConfig(w_unstable=…)``,
 ``GraspConfig(init_offset=…)``) still work for one release, with a :class:`DeprecationWarning`.
@@ -90,9 +90,9 @@ class RefineConfig:
                    objective=replace(objective, **parts.get("objective", {})))
 
 
-_RANK_LEGACY = {"w_unstable": ("weights", "unstable"), "w_no_contact": ("weights", "no_contact"),
-                "penetration_unit": ("weights", "penetration_unit_m"), "w_hand_hand": ("weights", "hand_hand_per_cm3"),
-                "w_sds": ("weights", "prior_per_percent")}
+_RANK_LEGACY = {"w_sds": ("weights", "prior_tie_break")}
+#: flat ranking weights of the additive score of earlier versions: the ranking is lexicographic now
+_RANK_RETIRED = ("w_unstable", "w_no_contact", "penetration_unit", "w_hand_hand")
 
 
 @dataclass(frozen=True, init=False)
@@ -109,8 +109,10 @@ class RankConfig:
             optimised. Needs ``physics``.
         max_penetration_m: the deepest a squeeze may press, metres.
         score_levels: noise levels (fractions of ``T``) of the prior's denoising score.
-        weights: the ranking weights (:class:`~bghop.eval.ranking.RankWeights`; the flat ``w_*``
-            keywords of earlier versions still work, deprecated).
+        weights: the ranking rule (:class:`~bghop.eval.ranking.RankWeights`: valid first, then
+            physical margins, the prior only breaking ties); of the flat ``w_*`` keywords of earlier
+            versions ``w_sds`` still works (0 = no prior tie-break), the others are ignored, with a
+            :class:`DeprecationWarning`.
     """
 
     physics: bool
@@ -123,7 +125,14 @@ class RankConfig:
     def __init__(self, physics: bool = True, physics_config: PhysicsConfig = PhysicsConfig(),
                  squeeze: tuple[float, ...] = (0.04, 0.08, 0.12), max_penetration_m: float = 0.005,
                  score_levels: tuple[float, ...] = (0.35, 0.65), weights: RankWeights = RankWeights(), **legacy) -> None:
+        retired = sorted(k for k in _RANK_RETIRED if legacy.pop(k, None) is not None)
+        if retired:
+            warnings.warn(f"RankConfig: {', '.join(retired)} no longer have an effect: grasps are ranked valid "
+                          "first, then by physical margins, the prior only breaking ties (bghop.eval.ranking)",
+                          DeprecationWarning, stacklevel=2)
         parts = legacy_parts("RankConfig", legacy, _RANK_LEGACY)
+        if "prior_tie_break" in parts.get("weights", {}):
+            parts["weights"]["prior_tie_break"] = bool(parts["weights"]["prior_tie_break"])
         set_fields(self, physics=physics, physics_config=physics_config, squeeze=tuple(squeeze),
                    max_penetration_m=max_penetration_m, score_levels=tuple(score_levels),
                    weights=replace(weights, **parts.get("weights", {})))

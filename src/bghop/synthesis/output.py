@@ -53,7 +53,7 @@ def grasp_summary(result: GraspSynthesisResult) -> dict:
 def _title(k: int, g: Grasp) -> str:
     parts = [f"#{k}"]
     if g.stability is not None:
-        parts.append("stable" if g.stability.success else "unstable")
+        parts.append("valid" if g.valid else "stable" if g.stable else "unstable")
     parts.append("contact" if g.metrics.contact_both else "no contact")
     parts.append(f"pen {g.metrics.penetration_max_m * 1000:.1f} mm")
     return " · ".join(parts)

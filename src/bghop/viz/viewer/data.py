@@ -18,7 +18,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import trimesh
 
-from bghop.eval.metrics import CONTACT_THRESHOLD_M, in_contact, penetration
+from bghop.eval.metrics import CONTACT_THRESHOLD_M, in_contact, object_points_in_hand, penetration
 from bghop.eval.runs import RunFolderError, RunRecord, SampleRecord, read_run
 from bghop.eval.runs import find_sample_folders as _find_sample_folders
 from bghop.geometry.sdf import sdf_at_points
@@ -38,6 +38,10 @@ class ViewerError(ValueError):
     """Input the viewer cannot show; the message says which folder or file and why."""
 
 
+#: at most this many object surface points inside the hands are drawn per hand
+MAX_SHOWN_OBJECT_POINTS = 2000
+
+
 @dataclass
 class ViewerSample:
     """One sample as the viewer shows it.
@@ -50,7 +54,9 @@ class ViewerSample:
         metrics: metrics stored with the results (flattened, numbers and booleans).
         computed: metrics computed here from the meshes (penetration, contact).
         contact_points: hand vertices within 5 mm of the object surface, outside it, ``(N, 3)``.
-        penetration_points: hand vertices inside the object, ``(M, 3)``.
+        penetration_points: hand vertices inside the object and object surface points inside a hand
+            (penetration both ways, :func:`bghop.eval.metrics.object_points_in_hand`; at most
+            :data:`MAX_SHOWN_OBJECT_POINTS` of the latter), ``(M, 3)``.
         text: the prompt, when the results store one.
     """
 
@@ -206,7 +212,7 @@ def _load_sample(path: Path, label: str, rec: SampleRecord | None, text: str | N
     metrics = _stored_metrics(rec)
 
     computed: dict[str, Any] = {}
-    contact, inside, pen_max = [], [], 0.0
+    contact, inside, pen_max, obj_max = [], [], 0.0, 0.0
     for side, hm in hands.items():
         v = np.asarray(hm.vertices, dtype=np.float64)
         try:
@@ -218,7 +224,14 @@ def _load_sample(path: Path, label: str, rec: SampleRecord | None, text: str | N
         computed[f"contact {side}"] = in_contact(obj, v, sdf=s)
         contact.append(v[(s >= 0) & (s < CONTACT_THRESHOLD_M)])
         inside.append(v[s < 0])
-    computed["penetration max mm"] = pen_max * 1e3
+        pts, depth = object_points_in_hand(obj, hm)
+        if len(depth):
+            obj_max = max(obj_max, float(depth.max()))
+            step = max(1, -(-len(pts) // MAX_SHOWN_OBJECT_POINTS))
+            inside.append(pts[::step])
+    computed["penetration max mm"] = max(pen_max, obj_max) * 1e3
+    computed["penetration hand in object mm"] = pen_max * 1e3
+    computed["penetration object in hand mm"] = obj_max * 1e3
     computed["contact points"] = int(sum(len(c) for c in contact))
     computed["penetrating points"] = int(sum(len(c) for c in inside))
     return ViewerSample(label=label, path=path, object_mesh=obj, hands=hands, metrics=metrics, computed=computed,
