@@ -21,7 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "eval", help="metrics for folders of results (penetration, intersection, contact, stability, diversity)",
         description="Evaluate result folders (DIR/<k>/object.obj, hands.json, right_hand.obj, left_hand.obj; any "
-                    "method that writes this layout). Per sample: penetration depth (max/mean, mm), hand-object and "
+                    "method that writes this layout). Per sample: penetration depth both ways (max of hand vertices in the object and object surface in "
+                    "the hands, with both parts; mean of the hand vertices inside; mm), validity (stable, both hands "
+                    "in contact, <= 5 mm deep both ways, hands apart), hand-object and "
                     "hand-hand intersection volume (5 mm voxels, cm3), per-hand and both-hands contact (5 mm), "
                     "MuJoCo stability (gravity along 6 directions for 1 s, object displacement in cm, success "
                     "under 2 cm) and, with --prior, a plausibility score under the prior. Per object group and "
