@@ -2,6 +2,7 @@
 
     python scripts/recheck_records.py --out runs/recheck            # every shipped record (resumes)
     python scripts/recheck_records.py --out runs/recheck --shards 0 1 2
+    python scripts/recheck_records.py --out docs/records_recheck --summary-only   # the committed results
 
 The built-in set (its grasp records, ``bghop.data.records.builtin_records_dir``) was filtered with
 penetration measured one way only (hand vertices inside the object). For every recorded sample
@@ -65,6 +66,7 @@ def main() -> int:
     ap.add_argument("--out", required=True, help="output folder (resumes)")
     ap.add_argument("--shards", type=int, nargs="*", default=None, help="only these shard indices")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--summary-only", action="store_true", help="only summarise the shards already in OUT")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -91,7 +93,7 @@ def main() -> int:
         if path.is_file():
             results.append(json.loads(path.read_text()))
             continue
-        if not record_path(folder, job.index).is_file():
+        if args.summary_only or not record_path(folder, job.index).is_file():
             continue  # not recorded (the shipped records may hold part of the set)
         record = read_record(record_path(folder, job.index))
         res = recheck_shard(job, cfg, record, layers)
