@@ -7,7 +7,7 @@
 The built-in set (its grasp records, ``bghop.data.records.builtin_records_dir``) was filtered with
 penetration measured one way only (hand vertices inside the object). For every recorded sample
 this script rebuilds its object (the same draw as the generator and the rebuild:
-``bghop.data.synthetic._draw_objects``), poses the recorded hands and measures the depth both
+``bghop.data.synthetic.recorded_samples``), poses the recorded hands and measures the depth both
 ways (:func:`bghop.eval.metrics.grasp_metrics`). Under the current rule
 (:mod:`bghop.eval.validity`) a sample fails when either way is deeper than 5 mm: its stability is
 no longer credited and it would not pass the data filter (the recorded stability, contact and
@@ -33,31 +33,19 @@ from tqdm import tqdm
 
 
 def recheck_shard(job, cfg, record, layers) -> dict:
-    from bghop.data.synthetic import _draw_objects
+    from bghop.data.synthetic import recorded_samples
     from bghop.eval.metrics import grasp_metrics
     from bghop.eval.validity import MAX_DEPTH_M
-    from bghop.hands import Hands
     from bghop.hands.posing import pose_hands
 
-    by_id: dict[str, list[int]] = {}
-    for i, entry in enumerate(record.meta):
-        by_id.setdefault(entry["object_id"], []).append(i)
     rows = [None] * len(record.meta)
-    draws = _draw_objects(job, cfg)
-    for _ in range(record.draws):
-        if not by_id:
-            break
-        obj_id, cat, obj, _seed = next(draws)
-        for i in by_id.pop(obj_id, []):
-            hands = Hands.from_params(record.hands(i), cfg.hand)
-            posed = pose_hands(hands, layers)
-            m = grasp_metrics(obj.mesh, {s: p.mesh for s, p in posed.items()}, object_volume=False)
-            rows[i] = {"object_id": obj_id, "category": cat, "hand_mm": 1e3 * m.penetration_hand_max_m,
-                       "object_mm": 1e3 * m.penetration_object_max_m,
-                       "recorded_mm": 1e3 * float(record.meta[i]["meta"]["metrics"]["penetration_max_m"]),
-                       "fails": bool(m.penetration_max_m > MAX_DEPTH_M)}
-    if by_id:
-        raise RuntimeError(f"shard {job.index}: objects {sorted(by_id)[:3]} not drawn; another object library?")
+    for i, obj_id, cat, obj, hands in recorded_samples(job, cfg, record):
+        posed = pose_hands(hands, layers)
+        m = grasp_metrics(obj.mesh, {s: p.mesh for s, p in posed.items()}, object_volume=False)
+        rows[i] = {"object_id": obj_id, "category": cat, "hand_mm": 1e3 * m.penetration_hand_max_m,
+                   "object_mm": 1e3 * m.penetration_object_max_m,
+                   "recorded_mm": 1e3 * float(record.meta[i]["meta"]["metrics"]["penetration_max_m"]),
+                   "fails": bool(m.penetration_max_m > MAX_DEPTH_M)}
     return {"index": job.index, "bimanual": job.bimanual, "samples": rows}
 
 

@@ -46,7 +46,8 @@ from bghop.hands import Hands, load_hand
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SynthConfig", "ShardJob", "plan_jobs", "generate_shard", "synthesize", "collect_manifest"]
+__all__ = ["SynthConfig", "ShardJob", "plan_jobs", "generate_shard", "synthesize", "collect_manifest",
+           "recorded_samples"]
 
 
 #: the energy optimiser's settings the shipped set (its grasp records) was made with: without the
@@ -170,32 +171,43 @@ def _draw_objects(job: ShardJob, cfg: SynthConfig) -> Iterator[tuple[str, str, O
         yield f"{cat}-{job.index}-{attempts}", cat, obj, int(rng.integers(1 << 31))
 
 
-def _rebuild_shard(job: ShardJob, cfg: SynthConfig, out: Path, record: GraspRecord, progress: Any = None) -> dict:
-    """Write shard ``job`` from its record: the recorded grasps on the same objects, grids encoded
-    again (no optimisation, no physics). Returns the recorded stats, marked ``"rebuilt": True``,
-    with the new file's sha1 (a warning says so when it differs from the recorded one)."""
-    t0 = time.perf_counter()
+def recorded_samples(job: ShardJob, cfg: SynthConfig,
+                     record: GraspRecord) -> Iterator[tuple[int, str, str, ObjectSample, Hands]]:
+    """The samples of shard ``job``'s record on their objects, in draw order:
+    ``(sample index, object id, category, object, hands)`` (the same draws as the generator).
+
+    Raises:
+        RecordError: a recorded object that the shard does not draw (another object library).
+    """
     by_id: dict[str, list[int]] = {}
     for i, entry in enumerate(record.meta):
         by_id.setdefault(entry["object_id"], []).append(i)
-    samples: list[Sample | None] = [None] * len(record.meta)
     draws = _draw_objects(job, cfg)
     for _ in range(record.draws):
         if not by_id:
             break
         obj_id, cat, obj, _seed = next(draws)
         for i in by_id.pop(obj_id, []):
-            hands = Hands.from_params(record.hands(i), cfg.hand)
-            grid = encode_grid(obj.mesh, hands, cfg.grid, truncate=TRUNCATION)
-            entry = record.meta[i]
-            samples[i] = Sample(object_sdf=grid.object_sdf, right_field=grid.right_field, left_field=grid.left_field,
-                                text=entry["text"], object_id=obj_id, hands=grid.hands, nTo=grid.nTo,
-                                meta=entry["meta"])
-            if progress is not None:
-                progress.put(1)
+            yield i, obj_id, cat, obj, Hands.from_params(record.hands(i), cfg.hand)
     if by_id:
         raise RecordError(f"{record.path}: objects {sorted(by_id)[:3]} are not among the objects shard {job.index} "
                           "draws; the record was made by another version of the object library")
+
+
+def _rebuild_shard(job: ShardJob, cfg: SynthConfig, out: Path, record: GraspRecord, progress: Any = None) -> dict:
+    """Write shard ``job`` from its record: the recorded grasps on the same objects, grids encoded
+    again (no optimisation, no physics). Returns the recorded stats, marked ``"rebuilt": True``,
+    with the new file's sha1 (a warning says so when it differs from the recorded one)."""
+    t0 = time.perf_counter()
+    samples: list[Sample | None] = [None] * len(record.meta)
+    for i, obj_id, _cat, obj, hands in recorded_samples(job, cfg, record):
+        grid = encode_grid(obj.mesh, hands, cfg.grid, truncate=TRUNCATION)
+        entry = record.meta[i]
+        samples[i] = Sample(object_sdf=grid.object_sdf, right_field=grid.right_field, left_field=grid.left_field,
+                            text=entry["text"], object_id=obj_id, hands=grid.hands, nTo=grid.nTo,
+                            meta=entry["meta"])
+        if progress is not None:
+            progress.put(1)
     path = shard_path(out, job.index)
     sha = write_shard(path, samples)  # type: ignore[arg-type]
     stats = {**record.stats, "sha1": sha, "rebuilt": True, "rebuild_seconds": time.perf_counter() - t0}

@@ -145,14 +145,32 @@ def _cover_points(V: np.ndarray, F: np.ndarray, eps: float) -> tuple[np.ndarray,
     return np.concatenate([V, lattice_points(tri[long], eps)]), eps
 
 
-def _signed_distance(V: np.ndarray, F: np.ndarray, P: np.ndarray, max_distance: float | None) -> np.ndarray:
-    """``(N,)`` signed distances of points ``P (N, 3)`` to the prepared mesh ``(V, F)``; see module doc."""
-    t0 = time.perf_counter()
+def _inside(V: np.ndarray, F: np.ndarray, P: np.ndarray, accuracy: float = 2.0) -> np.ndarray:
+    """``(N,)`` bool: points ``P`` inside the prepared mesh by fast generalised winding number."""
     fwn = igl.FastWindingNumberBVH()
     fwn.init(V, F, 2)
     inside = np.empty(len(P), dtype=bool)
     for s in range(0, len(P), _CHUNK):
-        inside[s:s + _CHUNK] = fwn.winding_number(P[s:s + _CHUNK], 2.0) > INSIDE_WINDING_NUMBER
+        inside[s:s + _CHUNK] = fwn.winding_number(P[s:s + _CHUNK], accuracy) > INSIDE_WINDING_NUMBER
+    return inside
+
+
+def _exact_distance(V: np.ndarray, F: np.ndarray, P: np.ndarray, idx: np.ndarray, out: np.ndarray) -> None:
+    """Write the exact (unsigned) distance of the points ``P[idx]`` to the prepared mesh into ``out[idx]``."""
+    if len(idx) == 0:
+        return
+    tree = igl.AABB()
+    tree.init(V, F)
+    for s in range(0, len(idx), _CHUNK):
+        i = idx[s:s + _CHUNK]
+        sq, _, _ = tree.squared_distance(V, F, np.ascontiguousarray(P[i]))
+        out[i] = np.sqrt(np.maximum(sq, 0.0))
+
+
+def _signed_distance(V: np.ndarray, F: np.ndarray, P: np.ndarray, max_distance: float | None) -> np.ndarray:
+    """``(N,)`` signed distances of points ``P (N, 3)`` to the prepared mesh ``(V, F)``; see module doc."""
+    t0 = time.perf_counter()
+    inside = _inside(V, F, P)
     t1 = time.perf_counter()
     if max_distance is None:
         exact = np.arange(len(P))
@@ -164,12 +182,7 @@ def _signed_distance(V: np.ndarray, F: np.ndarray, P: np.ndarray, max_distance: 
         near, _ = cKDTree(cover).query(P, k=1, distance_upper_bound=max_distance + eps, workers=-1)
         exact = np.flatnonzero(np.isfinite(near))
         dist = np.full(len(P), float(max_distance), dtype=np.float64)
-    tree = igl.AABB()
-    tree.init(V, F)
-    for s in range(0, len(exact), _CHUNK):
-        idx = exact[s:s + _CHUNK]
-        sq, _, _ = tree.squared_distance(V, F, np.ascontiguousarray(P[idx]))
-        dist[idx] = np.sqrt(np.maximum(sq, 0.0))
+    _exact_distance(V, F, P, exact, dist)
     if max_distance is not None:
         np.minimum(dist, max_distance, out=dist)
     logger.debug("SDF at %d points, %d faces: winding numbers %.3f s, exact distance at %d points %.3f s",
@@ -234,19 +247,7 @@ def depth_inside(mesh: trimesh.Trimesh, points: np.ndarray, accuracy: float = 2.
     if len(P) == 0:
         return out
     V, F = _prepare(mesh, None)
-    fwn = igl.FastWindingNumberBVH()
-    fwn.init(V, F, 2)
-    inside = np.empty(len(P), dtype=bool)
-    for s in range(0, len(P), _CHUNK):
-        inside[s:s + _CHUNK] = fwn.winding_number(P[s:s + _CHUNK], accuracy) > INSIDE_WINDING_NUMBER
-    idx = np.flatnonzero(inside)
-    if len(idx):
-        tree = igl.AABB()
-        tree.init(V, F)
-        for s in range(0, len(idx), _CHUNK):
-            i = idx[s:s + _CHUNK]
-            sq, _, _ = tree.squared_distance(V, F, np.ascontiguousarray(P[i]))
-            out[i] = np.sqrt(np.maximum(sq, 0.0))
+    _exact_distance(V, F, P, np.flatnonzero(_inside(V, F, P, accuracy)), out)
     return out
 
 
