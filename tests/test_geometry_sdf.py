@@ -212,6 +212,20 @@ def test_max_distance_clamp_is_exact():
             np.testing.assert_array_equal(mesh_to_sdf_grid(mesh, spec, max_distance=md), np.clip(full, -md, md))
 
 
+def test_band_clip_is_exact():
+    """sdf_clipped equals the exact field clipped, for bands on either side of the surface and across it."""
+    from bghop.geometry.sdf import sdf_clipped
+
+    spec = GridSpec(32, -0.15, 0.15)
+    pts = _points(spec)
+    for mesh in (trimesh.creation.box(extents=(0.16, 0.09, 0.05)), trimesh.creation.icosphere(4, radius=0.07)):
+        full = sdf_at_points(mesh, pts)
+        for lo, hi in ((0.001, 0.012), (-0.02, 0.005), (-0.03, -0.004), (-1.0, 1.0)):
+            np.testing.assert_allclose(sdf_clipped(mesh, pts, lo, hi), np.clip(full, lo, hi), atol=1e-12)
+    with pytest.raises(SDFError, match="below"):
+        sdf_clipped(mesh, pts[:3], 0.01, 0.01)
+
+
 def test_bad_inputs():
     box = trimesh.creation.box(extents=(0.1, 0.1, 0.1))
     with pytest.raises(SDFError, match="no triangles"):

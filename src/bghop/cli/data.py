@@ -82,8 +82,7 @@ def _arctic(args: argparse.Namespace) -> int:
 def _synth(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from bghop.contact.optimizer import EnergyConfig
-    from bghop.data.synthetic import SynthConfig, synthesize
+    from bghop.data.synthetic import SHIPPED_SET, SynthConfig, synthesize
 
     if args.bimanual < 0 or args.single < 0 or args.bimanual + args.single == 0:
         raise CLIError("ask for at least one sample (--bimanual N and/or --single M)")
@@ -91,17 +90,20 @@ def _synth(args: argparse.Namespace) -> int:
         raise CLIError("--workers, --shard-size, --inits and --keep must be at least 1, --iterations at least 0")
     cfg = SynthConfig(bimanual=args.bimanual, single=args.single, shard_size=args.shard_size, inits=args.inits,
                       keep_per_object=args.keep, seed=args.seed,
-                      energy=replace(EnergyConfig(), iterations=args.iterations))
+                      energy=replace(SynthConfig().energy, iterations=args.iterations))
+    if cfg == replace(SHIPPED_SET, repair_of=None):
+        cfg = SHIPPED_SET  # the defaults are the shipped set, which repairs the first one (bghop.data.repair)
     records = args.records
     try:
         if records is None and not args.no_records:
-            from bghop.data.records import builtin_records_dir, records_config
+            from bghop.data.records import builtin_record_dirs, records_config
 
-            builtin = builtin_records_dir()
-            if records_config(builtin) == json.loads(json.dumps(cfg.to_dict())):
-                records = builtin
-                logger.info("shards recorded in %s are rebuilt, not generated (--no-records to generate them)",
-                            builtin)
+            lineage = [json.loads(json.dumps(c.to_dict())) for c in cfg.lineage()]
+            found = [d for d in builtin_record_dirs() if records_config(d) in lineage]
+            if found:
+                records = found
+                logger.info("shards recorded in %s are rebuilt (or repaired from them), not generated "
+                            "(--no-records to generate them)", ", ".join(map(str, found)))
         m = synthesize(args.out, cfg, workers=args.workers, executor="ray" if args.ray else "process",
                        records=records)
     except ValueError as e:

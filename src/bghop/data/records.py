@@ -41,7 +41,7 @@ from bghop.hands.params import HAND_PARAM_SIZES, HandParams
 logger = logging.getLogger(__name__)
 
 __all__ = ["RecordError", "GraspRecord", "record_path", "read_record", "find_record", "export_records",
-           "builtin_records_dir", "records_config"]
+           "builtin_records_dir", "builtin_record_dirs", "records_config", "shard_record"]
 
 RECORD_FORMAT = 1
 _WIDTH = sum(HAND_PARAM_SIZES.values())  # 61
@@ -96,6 +96,13 @@ def record_path(folder: str | os.PathLike, index: int) -> Path:
 def builtin_records_dir() -> Path:
     """The records of the default synthetic set shipped in the package (may hold only part of it)."""
     return Path(str(resources.files("bghop") / "assets" / "synth_records"))
+
+
+def builtin_record_dirs() -> list[Path]:
+    """Every record folder shipped in the package: :func:`builtin_records_dir` and, while a repair
+    of the shipped set is being made, ``synth_records_v2`` (its finished shards) first."""
+    root = builtin_records_dir()
+    return [d for d in (root.with_name(root.name + "_v2"), root) if (d / _INDEX).is_file()]
 
 
 def records_config(folder: str | os.PathLike) -> dict | None:
@@ -160,7 +167,28 @@ def find_record(folder: str | os.PathLike, job: Any, config: dict) -> GraspRecor
     return rec
 
 
-def export_records(data: str | os.PathLike, out: str | os.PathLike) -> int:
+def shard_record(shard: str | os.PathLike) -> GraspRecord:
+    """The record of one shard of a synthetic data folder, in memory (``path`` is the shard).
+
+    Raises:
+        RecordError: the generator's stats file beside the shard is missing.
+    """
+    shard = Path(shard)
+    stats_file = shard_stats_path(shard)
+    if not stats_file.is_file():
+        raise RecordError(f"{stats_file} is missing: records need the generator's stats beside each shard")
+    stats = json.loads(stats_file.read_text())
+    meta = read_shard_meta(shard)
+    arrays = {}
+    for side in ("right", "left"):
+        if side in meta[0]["hands"]:
+            arrays[side] = np.array([[x for k in HAND_PARAM_SIZES for x in m["hands"][side][k]] for m in meta],
+                                    dtype=np.float32)
+    return GraspRecord(shard, int(shard.stem.split("-")[1]), arrays,
+                       [{"text": m["text"], "object_id": m["object_id"], "meta": m["meta"]} for m in meta], stats)
+
+
+def export_records(data: str | os.PathLike, out: str | os.PathLike, only: set[int] | None = None) -> int:
     """Write the record of every complete shard of a synthetic data folder into ``out``.
 
     Existing records in ``out`` of the same settings are kept or overwritten shard by shard, so
@@ -169,6 +197,7 @@ def export_records(data: str | os.PathLike, out: str | os.PathLike) -> int:
     Args:
         data: a folder made by ``bghop data synth`` (manifest, ``config.json``, shard stats).
         out: the record folder (created).
+        only: shard indices to record (default: all complete shards).
     Returns:
         the number of shards recorded.
     Raises:
@@ -186,21 +215,12 @@ def export_records(data: str | os.PathLike, out: str | os.PathLike) -> int:
     write_json_atomic(out / _INDEX, {"format": RECORD_FORMAT, "config": config})
     n = 0
     for entry in manifest.shards:
-        shard = data / entry["file"]
-        stats_file = shard_stats_path(shard)
-        if not stats_file.is_file():
-            raise RecordError(f"{stats_file} is missing: records need the generator's stats beside each shard")
-        stats = json.loads(stats_file.read_text())
-        meta = read_shard_meta(shard)
-        index = int(shard.stem.split("-")[1])
-        arrays = {"format": np.int64(RECORD_FORMAT), "index": np.int64(index), "meta": _json_bytes(
-            [{"text": m["text"], "object_id": m["object_id"], "meta": m["meta"]} for m in meta]),
-            "stats": _json_bytes(stats)}
-        for side in ("right", "left"):
-            if side in meta[0]["hands"]:
-                arrays[side] = np.array([[x for k in HAND_PARAM_SIZES for x in m["hands"][side][k]] for m in meta],
-                                        dtype=np.float32)
-        write_bytes_atomic(record_path(out, index), lambda f, a=arrays: np.savez_compressed(f, **a))
+        if only is not None and int(Path(entry["file"]).stem.split("-")[1]) not in only:
+            continue
+        rec = shard_record(data / entry["file"])
+        arrays = {"format": np.int64(RECORD_FORMAT), "index": np.int64(rec.index), "meta": _json_bytes(rec.meta),
+                  "stats": _json_bytes(rec.stats), **rec.arrays}
+        write_bytes_atomic(record_path(out, rec.index), lambda f, a=arrays: np.savez_compressed(f, **a))
         n += 1
     logger.info("recorded %d shards in %s", n, out)
     return n

@@ -26,7 +26,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -55,6 +55,8 @@ __all__ = ["SynthConfig", "ShardJob", "plan_jobs", "generate_shard", "synthesize
 #: builds a set with them.
 SHIPPED_SET_ENERGY = EnergyConfig.from_dict({k: v for k, v in EnergyConfig().to_dict().items()
                                              if k not in ("w_object_in_hand", "init_back_off")})
+#: the physics settings of the shipped set: the convex decomposition before issue 18
+SHIPPED_SET_PHYSICS = PhysicsConfig.legacy()
 
 
 @dataclass(frozen=True)
@@ -77,8 +79,11 @@ class SynthConfig:
             (:func:`bghop.eval.grip.check_grip`).
         seed: base seed.
         hand: hand kind.
-        energy, physics, grid: component settings (``energy``: :data:`SHIPPED_SET_ENERGY`, the
-            settings of the shipped set).
+        energy, physics, grid: component settings.
+        repair_of: None, or the settings of a set this one repairs (:mod:`bghop.data.repair`):
+            each shard is that set's shard without the samples that fail today's checks, filled
+            back to its count with new draws made with these settings. The shipped set
+            (:data:`SHIPPED_SET`) is the repair of the first set (:data:`SHIPPED_SET_V1`).
     """
 
     bimanual: int = 3000
@@ -93,15 +98,39 @@ class SynthConfig:
     squeeze: tuple[float, ...] = (0.04, 0.08, 0.12, 0.16)
     seed: int = 0
     hand: str = "open"
-    energy: EnergyConfig = SHIPPED_SET_ENERGY
+    energy: EnergyConfig = EnergyConfig()
     physics: PhysicsConfig = PhysicsConfig()
     grid: GridSettings = GridSettings()
+    repair_of: "SynthConfig | None" = None
 
     def to_dict(self) -> dict:
+        """Plain JSON-able settings (the identity that records and data folders are matched by;
+        ``repair_of`` only when set, so settings written before it existed keep their identity)."""
         d = asdict(self)
         d["energy"] = self.energy.to_dict()
+        d["physics"] = self.physics.to_dict()
         d["grid"] = self.grid.to_dict()
+        if self.repair_of is None:
+            d.pop("repair_of")
+        else:
+            d["repair_of"] = self.repair_of.to_dict()
         return d
+
+    def lineage(self) -> list["SynthConfig"]:
+        """These settings and those of every set they repair, newest first."""
+        out, c = [], self
+        while c is not None:
+            out.append(c)
+            c = c.repair_of
+        return out
+
+
+#: the first built-in set (issue 14): energy without the object-in-hand term, penetration
+#: filtered one way, the convex decomposition before issue 18
+SHIPPED_SET_V1 = SynthConfig(energy=SHIPPED_SET_ENERGY, physics=SHIPPED_SET_PHYSICS)
+#: the shipped set: :data:`SHIPPED_SET_V1` without its samples deeper than 5 mm either way,
+#: filled back with grasps made with today's energy and physics (issue 18)
+SHIPPED_SET = SynthConfig(repair_of=SHIPPED_SET_V1)
 
 
 @dataclass(frozen=True)
@@ -221,7 +250,8 @@ def _rebuild_shard(job: ShardJob, cfg: SynthConfig, out: Path, record: GraspReco
 
 
 def generate_shard(job: ShardJob, cfg: SynthConfig, out: str | os.PathLike, threads: int = 1,
-                   progress: Any = None, records: str | os.PathLike | None = None) -> dict:
+                   progress: Any = None, records: str | os.PathLike | Sequence[str | os.PathLike] | None = None
+                   ) -> dict:
     """Generate and write one shard (skipped if already complete); returns its stats.
 
     Args:
@@ -230,8 +260,10 @@ def generate_shard(job: ShardJob, cfg: SynthConfig, out: str | os.PathLike, thre
         out: data folder.
         threads: torch CPU threads for this worker.
         progress: anything with ``put(n)`` (e.g. a multiprocessing queue), told ``put(1)`` per kept sample.
-        records: a grasp-record folder (:mod:`bghop.data.records`); when it holds this shard
-            (same settings), the shard is rebuilt from it instead of generated.
+        records: grasp-record folders (:mod:`bghop.data.records`; one or several); when one holds
+            this shard (same settings), the shard is rebuilt from it instead of generated. With
+            ``cfg.repair_of`` set, the shard is otherwise repaired (:func:`bghop.data.repair.repair_shard`)
+            from the base set's record in these folders (or from the base shard, generated).
     Returns:
         ``{"file", "count", "sha1", "bimanual", "candidates", "passed", "seconds", "categories"}``;
         ``categories`` maps each category to the objects tried and the candidates checked,
@@ -242,22 +274,57 @@ def generate_shard(job: ShardJob, cfg: SynthConfig, out: str | os.PathLike, thre
     if _done(out, job):
         return json.loads(_stats_path(out, job.index).read_text())
     torch.set_num_threads(max(1, threads))
-    if records is not None:
-        record = find_record(records, job, cfg.to_dict())
+    folders = _record_folders(records)
+    for folder in folders:
+        record = find_record(folder, job, cfg.to_dict())
         if record is not None:
             return _rebuild_shard(job, cfg, out, record, progress)
+    if cfg.repair_of is not None:
+        from bghop.data.repair import repair_shard
+
+        return repair_shard(job, cfg, out, folders, threads=threads, progress=progress)
     t0 = time.perf_counter()
+    samples: list[Sample] = []
+    per_cat: dict[str, dict[str, int]] = {}
+    candidates, passed = fill_shard(job, cfg, samples, _draw_objects(job, cfg), per_cat, progress)
+    path = shard_path(out, job.index)
+    sha = write_shard(path, samples)
+    stats = {"file": path.name, "count": len(samples), "sha1": sha, "bimanual": job.bimanual,
+             "candidates": candidates, "passed": passed, "seconds": time.perf_counter() - t0,
+             "categories": dict(sorted(per_cat.items()))}
+    write_json_atomic(_stats_path(out, job.index), stats)
+    return stats
+
+
+def _record_folders(records: str | os.PathLike | Sequence[str | os.PathLike] | None) -> list[Path]:
+    if records is None:
+        return []
+    if isinstance(records, (str, os.PathLike)):
+        return [Path(records)]
+    return [Path(r) for r in records]
+
+
+def fill_shard(job: ShardJob, cfg: SynthConfig, samples: list[Sample],
+               draws: Iterator[tuple[str, str, ObjectSample, int]], per_cat: dict[str, dict[str, int]],
+               progress: Any = None) -> tuple[int, int]:
+    """Optimise and check grasps of the objects ``draws`` yields until ``samples`` holds
+    ``job.count`` (appended in place); returns ``(candidates checked, candidates passed)``.
+
+    ``per_cat`` (updated in place) counts per category the objects tried and the candidates
+    checked, passed and kept. ``progress.put(1)`` per kept sample.
+
+    Raises:
+        RuntimeError: far too few grasps pass (50 objects per missing sample tried).
+    """
     sides = ("right", "left") if job.bimanual else ("right",)
     layers = {s: load_hand(cfg.hand, side=s) for s in sides}
     grip = GripConfig(squeeze=cfg.squeeze, max_penetration_m=cfg.max_penetration_m,
                       max_hand_hand_cm3=cfg.max_hand_hand_cm3, physics_config=cfg.physics, simulate_failures=False)
-    samples: list[Sample] = []
     candidates = passed = 0
     tried = 0
-    per_cat: dict[str, dict[str, int]] = {}  # objects tried, candidates checked, passed, kept per category
-    draws = _draw_objects(job, cfg)
+    missing = job.count - len(samples)
     while len(samples) < job.count:
-        if tried >= 50 * job.count:
+        if tried >= 50 * max(missing, 1):
             raise RuntimeError(f"shard {job.index}: too few grasps pass the checks ({passed}/{candidates}); "
                                "loosen the filters or raise the optimiser's iterations")
         obj_id, cat, obj, opt_seed = next(draws)
@@ -293,13 +360,7 @@ def generate_shard(job: ShardJob, cfg: SynthConfig, out: str | os.PathLike, thre
             pc["kept"] += 1
             if progress is not None:
                 progress.put(1)
-    path = shard_path(out, job.index)
-    sha = write_shard(path, samples)
-    stats = {"file": path.name, "count": len(samples), "sha1": sha, "bimanual": job.bimanual,
-             "candidates": candidates, "passed": passed, "seconds": time.perf_counter() - t0,
-             "categories": dict(sorted(per_cat.items()))}
-    write_json_atomic(_stats_path(out, job.index), stats)
-    return stats
+    return candidates, passed
 
 
 def _check_same_config(out: Path, cfg: SynthConfig) -> None:
@@ -337,7 +398,8 @@ def collect_manifest(out: str | os.PathLike, cfg: SynthConfig) -> Manifest:
 
 
 def synthesize(out: str | os.PathLike, cfg: SynthConfig, workers: int = 1, executor: str = "process",
-               progress: bool = True, records: str | os.PathLike | None = None) -> Manifest:
+               progress: bool = True, records: str | os.PathLike | Sequence[str | os.PathLike] | None = None
+               ) -> Manifest:
     """Generate every missing shard; the manifest is rewritten after every finished shard, so a
     folder whose run is still going (or was interrupted) can already be trained on or shown.
 
@@ -349,8 +411,9 @@ def synthesize(out: str | os.PathLike, cfg: SynthConfig, workers: int = 1, execu
             missing shard becomes one Ray task (one CPU, one thread), scheduled over the cluster
             that ``ray.init()`` joins (``RAY_ADDRESS``) or a local one. Same shards, byte for byte.
         progress: show a progress bar.
-        records: a grasp-record folder made with these settings (:mod:`bghop.data.records`):
-            the shards it holds are rebuilt from it instead of generated.
+        records: grasp-record folders made with these settings (:mod:`bghop.data.records`; one
+            or several): the shards they hold are rebuilt instead of generated; folders made with
+            the settings of a set these repair (``cfg.repair_of``) supply the shards to repair.
     Raises:
         ValueError: ``out`` holds shards of other settings, or ``records`` was made with other settings.
     """
@@ -359,16 +422,18 @@ def synthesize(out: str | os.PathLike, cfg: SynthConfig, workers: int = 1, execu
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _check_same_config(out, cfg)
-    if records is not None:
-        rc = records_config(records)
+    folders = _record_folders(records)
+    lineage = [json.loads(json.dumps(c.to_dict())) for c in cfg.lineage()]  # tuples -> lists, as stored
+    for folder in folders:
+        rc = records_config(folder)
         if rc is None:
-            raise ValueError(f"{records} is not a grasp-record folder (no records.json); "
+            raise ValueError(f"{folder} is not a grasp-record folder (no records.json); "
                              "make one with `bghop data records DATA --out DIR`")
-        want = json.loads(json.dumps(cfg.to_dict()))  # tuples -> lists, as stored
-        if rc != want:
+        if rc not in lineage:
+            want = lineage[0]
             diff = sorted(k for k in set(rc) | set(want) if rc.get(k) != want.get(k))
-            raise ValueError(f"the records in {records} were made with other settings (differs in: {', '.join(diff)})")
-        records = str(records)
+            raise ValueError(f"the records in {folder} were made with other settings (differs in: {', '.join(diff)})")
+    records = [str(f) for f in folders] or None
     write_json_atomic(out / "config.json", cfg.to_dict())
     todo = [j for j in plan_jobs(cfg) if not _done(out, j)]
     bar = tqdm(total=cfg.bimanual + cfg.single, initial=cfg.bimanual + cfg.single - sum(j.count for j in todo),

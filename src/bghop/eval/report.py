@@ -341,7 +341,7 @@ def evaluate_folders(folders: Sequence[str | os.PathLike], physics: bool = True,
     settings = {
         "folders": [str(Path(f)) for f in folders],
         "physics": physics,
-        "physics_config": asdict(physics_config) if physics else None,
+        "physics_config": physics_config.to_dict() if physics else None,
         "clusters": clusters,
         "max_clusters": max_clusters,
         "seed": seed,

@@ -199,11 +199,12 @@ class RunRecord:
         return next((s for s in self.samples if s.name == name), None)
 
     def physics_config(self) -> PhysicsConfig | None:
-        """The physics settings of the stored stability, or None."""
+        """The physics settings of the stored stability, or None (records written before issue 18
+        hold the legacy decomposition: :meth:`PhysicsConfig.from_dict`)."""
         if not isinstance(self.physics, dict):
             return None
         try:
-            return PhysicsConfig(**self.physics)
+            return PhysicsConfig.from_dict(self.physics)
         except TypeError:
             return None
 

@@ -32,7 +32,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 import trimesh
@@ -381,7 +381,7 @@ class GraspSynthesizer:
         run = {"text": prompt, "n": n, "seed": seed, "bimanual": self.bimanual, "hand": self.hand_kind,
                "device": str(self.device), "precision": self.precision, "config": cfg.to_dict()}
         logger.info("grasp synthesis: %d grasps (%d dropped) in %.1f s", len(grasps), len(dropped), timings["total"])
-        physics = asdict(cfg.rank.physics_config) if cfg.rank.physics else None
+        physics = cfg.rank.physics_config.to_dict() if cfg.rank.physics else None
         return GraspSynthesisResult(object_mesh=mesh, grasps=grasps, dropped=dropped, text=prompt, settings=run,
                                     timings=timings, warnings=warns, sds_error=trace, physics=physics,
                                     prior=prior_identity)
