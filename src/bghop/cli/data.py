@@ -98,8 +98,7 @@ def _synth(args: argparse.Namespace) -> int:
         if records is None and not args.no_records:
             from bghop.data.records import builtin_record_dirs, records_config
 
-            lineage = [json.loads(json.dumps(c.to_dict())) for c in cfg.lineage()]
-            found = [d for d in builtin_record_dirs() if records_config(d) in lineage]
+            found = [d for d in builtin_record_dirs() if records_config(d) in cfg.stored_lineage()]
             if found:
                 records = found
                 logger.info("shards recorded in %s are rebuilt (or repaired from them), not generated "

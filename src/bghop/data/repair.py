@@ -33,8 +33,7 @@ import trimesh
 
 from bghop.core.io import write_json_atomic
 from bghop.data.records import GraspRecord, find_record, shard_record
-from bghop.data.shards import TRUNCATION, Sample, shard_path, shard_stats_path, write_shard
-from bghop.fields.encode import encode_grid
+from bghop.data.shards import Sample, shard_path, shard_stats_path, write_shard
 from bghop.hands import Hands
 from bghop.hands.posing import HandLayers, pose_hands
 
@@ -89,7 +88,7 @@ def repair_shard(job: Any, cfg: Any, out: str | Path, records: Sequence[str | Pa
         depths: the base shard's :func:`sample_depth` per sample, when already measured (e.g.
             by ``scripts/recheck_records.py``; about 1 s per sample otherwise); one per sample.
     """
-    from bghop.data.synthetic import _draw_objects, fill_shard, recorded_samples
+    from bghop.data.synthetic import _draw_objects, fill_shard, recorded_sample, recorded_samples
 
     out = Path(out)
     if cfg.repair_of is None:
@@ -109,10 +108,7 @@ def repair_shard(job: Any, cfg: Any, out: str | Path, records: Sequence[str | Pa
             logger.debug("shard %d sample %d (%s): %.1f / %.1f mm deep, dropped", job.index, i, cat,
                          1e3 * hand_d, 1e3 * obj_d)
             continue
-        grid = encode_grid(obj.mesh, hands, cfg.grid, truncate=TRUNCATION)
-        entry = base.meta[i]
-        kept[i] = Sample(object_sdf=grid.object_sdf, right_field=grid.right_field, left_field=grid.left_field,
-                         text=entry["text"], object_id=obj_id, hands=grid.hands, nTo=grid.nTo, meta=entry["meta"])
+        kept[i] = recorded_sample(obj, hands, obj_id, base.meta[i], cfg)
         if progress is not None:
             progress.put(1)
     samples = [kept[i] for i in sorted(kept)]

@@ -47,7 +47,7 @@ from bghop.hands import Hands, load_hand
 logger = logging.getLogger(__name__)
 
 __all__ = ["SynthConfig", "ShardJob", "plan_jobs", "generate_shard", "synthesize", "collect_manifest",
-           "recorded_samples"]
+           "recorded_samples", "recorded_sample", "fill_shard", "SHIPPED_SET", "SHIPPED_SET_V1"]
 
 
 #: the energy optimiser's settings the shipped set (its grasp records) was made with: without the
@@ -123,6 +123,11 @@ class SynthConfig:
             out.append(c)
             c = c.repair_of
         return out
+
+    def stored_lineage(self) -> list[dict]:
+        """:meth:`lineage` as stored in ``config.json`` and ``records.json`` (tuples as lists):
+        the settings a record folder usable for these settings was made with."""
+        return [json.loads(json.dumps(c.to_dict())) for c in self.lineage()]
 
 
 #: the first built-in set (issue 14): energy without the object-in-hand term, penetration
@@ -223,6 +228,13 @@ def recorded_samples(job: ShardJob, cfg: SynthConfig,
                           "draws; the record was made by another version of the object library")
 
 
+def recorded_sample(obj: ObjectSample, hands: Hands, obj_id: str, entry: dict, cfg: SynthConfig) -> Sample:
+    """A recorded sample (``entry``: its record's ``{"text", "meta"}``) with its grids encoded again."""
+    grid = encode_grid(obj.mesh, hands, cfg.grid, truncate=TRUNCATION)
+    return Sample(object_sdf=grid.object_sdf, right_field=grid.right_field, left_field=grid.left_field,
+                  text=entry["text"], object_id=obj_id, hands=grid.hands, nTo=grid.nTo, meta=entry["meta"])
+
+
 def _rebuild_shard(job: ShardJob, cfg: SynthConfig, out: Path, record: GraspRecord, progress: Any = None) -> dict:
     """Write shard ``job`` from its record: the recorded grasps on the same objects, grids encoded
     again (no optimisation, no physics). Returns the recorded stats, marked ``"rebuilt": True``,
@@ -230,11 +242,7 @@ def _rebuild_shard(job: ShardJob, cfg: SynthConfig, out: Path, record: GraspReco
     t0 = time.perf_counter()
     samples: list[Sample | None] = [None] * len(record.meta)
     for i, obj_id, _cat, obj, hands in recorded_samples(job, cfg, record):
-        grid = encode_grid(obj.mesh, hands, cfg.grid, truncate=TRUNCATION)
-        entry = record.meta[i]
-        samples[i] = Sample(object_sdf=grid.object_sdf, right_field=grid.right_field, left_field=grid.left_field,
-                            text=entry["text"], object_id=obj_id, hands=grid.hands, nTo=grid.nTo,
-                            meta=entry["meta"])
+        samples[i] = recorded_sample(obj, hands, obj_id, record.meta[i], cfg)
         if progress is not None:
             progress.put(1)
     path = shard_path(out, job.index)
@@ -423,7 +431,7 @@ def synthesize(out: str | os.PathLike, cfg: SynthConfig, workers: int = 1, execu
     out.mkdir(parents=True, exist_ok=True)
     _check_same_config(out, cfg)
     folders = _record_folders(records)
-    lineage = [json.loads(json.dumps(c.to_dict())) for c in cfg.lineage()]  # tuples -> lists, as stored
+    lineage = cfg.stored_lineage()
     for folder in folders:
         rc = records_config(folder)
         if rc is None:

@@ -167,27 +167,47 @@ def _exact_distance(V: np.ndarray, F: np.ndarray, P: np.ndarray, idx: np.ndarray
         out[i] = np.sqrt(np.maximum(sq, 0.0))
 
 
-def _signed_distance(V: np.ndarray, F: np.ndarray, P: np.ndarray, max_distance: float | None) -> np.ndarray:
-    """``(N,)`` signed distances of points ``P (N, 3)`` to the prepared mesh ``(V, F)``; see module doc."""
+def _signed_distance(V: np.ndarray, F: np.ndarray, P: np.ndarray, band: tuple[float, float] | None,
+                     cover_factor: float = 0.25) -> np.ndarray:
+    """``(N,)`` signed distances of points ``P (N, 3)`` to the prepared mesh ``(V, F)``; see module doc.
+
+    ``band = (lower, upper)``: the result is ``clip(sdf, lower, upper)`` and the exact distance is
+    only computed where the signed distance can lie in between (a cover of the surface with spacing
+    ``cover_factor`` × the farthest reach; coarser: fewer k-d tree queries, more exact distances).
+    """
     t0 = time.perf_counter()
     inside = _inside(V, F, P)
     t1 = time.perf_counter()
-    if max_distance is None:
+    if band is None:
         exact = np.arange(len(P))
-        dist = np.empty(len(P), dtype=np.float64)
     else:
-        # Exact culling: with cover radius eps, dist(p) >= dist(p, cover) - eps, so a point with no
-        # cover point within max_distance + eps is at least max_distance from the surface.
-        cover, eps = _cover_points(V, F, 0.25 * max_distance)
-        near, _ = cKDTree(cover).query(P, k=1, distance_upper_bound=max_distance + eps, workers=-1)
-        exact = np.flatnonzero(np.isfinite(near))
-        dist = np.full(len(P), float(max_distance), dtype=np.float64)
+        lower, upper = band
+        # unsigned distance that matters: outside points up to ``upper``, inside ones up to ``-lower``
+        reach = np.where(inside, -lower, upper)
+        exact = np.zeros(0, dtype=np.int64)
+        if reach.max() > 0:
+            # Exact culling: with cover radius eps, dist(p) >= dist(p, cover) - eps, so a point with no
+            # cover point within reach + eps is farther than its reach from the surface.
+            cover, eps = _cover_points(V, F, cover_factor * float(reach.max()))
+            near, _ = cKDTree(cover).query(P, k=1, distance_upper_bound=float(reach.max()) + eps, workers=-1)
+            exact = np.flatnonzero((reach > 0) & (near <= reach + eps))
+    dist = np.full(len(P), np.inf)
     _exact_distance(V, F, P, exact, dist)
-    if max_distance is not None:
-        np.minimum(dist, max_distance, out=dist)
     logger.debug("SDF at %d points, %d faces: winding numbers %.3f s, exact distance at %d points %.3f s",
                  len(P), len(F), t1 - t0, len(exact), time.perf_counter() - t1)
-    return np.where(inside, -dist, dist)
+    sdf = np.where(inside, -dist, dist)
+    return sdf if band is None else np.clip(sdf, *band)
+
+
+def _as_points(points: np.ndarray | Tensor) -> np.ndarray:
+    if isinstance(points, Tensor):
+        points = points.detach().cpu().double().numpy()
+    P = np.asarray(points, dtype=np.float64)
+    if P.ndim == 0 or P.shape[-1] != 3:
+        raise SDFError(f"points must have shape (..., 3), got {P.shape}")
+    if not np.isfinite(P).all():
+        raise SDFError("query points contain NaN or infinite coordinates")
+    return P
 
 
 def sdf_at_points(mesh: trimesh.Trimesh, points: np.ndarray | Tensor, transform: np.ndarray | Tensor | None = None,
@@ -214,18 +234,13 @@ def sdf_at_points(mesh: trimesh.Trimesh, points: np.ndarray | Tensor, transform:
     Raises:
         SDFError: empty/non-finite mesh, bad transform or points, or ``max_distance <= 0``.
     """
-    if isinstance(points, Tensor):
-        points = points.detach().cpu().double().numpy()
-    P = np.asarray(points, dtype=np.float64)
-    if P.ndim == 0 or P.shape[-1] != 3:
-        raise SDFError(f"points must have shape (..., 3), got {P.shape}")
-    if not np.isfinite(P).all():
-        raise SDFError("query points contain NaN or infinite coordinates")
+    P = _as_points(points)
     if max_distance is not None and not max_distance > 0:
         raise SDFError(f"max_distance must be positive (or None for no clamp), got {max_distance}")
     V, F = _prepare(mesh, transform)
     flat = np.ascontiguousarray(P.reshape(-1, 3))
-    return _signed_distance(V, F, flat, max_distance).reshape(P.shape[:-1])
+    band = None if max_distance is None else (-float(max_distance), float(max_distance))
+    return _signed_distance(V, F, flat, band).reshape(P.shape[:-1])
 
 
 def sdf_clipped(mesh: trimesh.Trimesh, points: np.ndarray, lower: float, upper: float) -> np.ndarray:
@@ -238,27 +253,15 @@ def sdf_clipped(mesh: trimesh.Trimesh, points: np.ndarray, lower: float, upper: 
     has both ends within ``h`` of it), at a fraction of the exact distances of a symmetric clamp.
 
     Raises:
-        SDFError: empty/non-finite mesh or points, or ``lower >= upper``.
+        SDFError: empty/non-finite mesh, bad points, or ``lower >= upper``.
     """
-    P = np.asarray(points, dtype=np.float64)
-    if P.ndim == 0 or P.shape[-1] != 3 or not np.isfinite(P).all():
-        raise SDFError(f"points must be finite with shape (..., 3), got {P.shape}")
+    P = _as_points(points)
     if not lower < upper:
         raise SDFError(f"lower ({lower}) must be below upper ({upper})")
     V, F = _prepare(mesh, None)
     flat = np.ascontiguousarray(P.reshape(-1, 3))
-    inside = _inside(V, F, flat)
-    # unsigned distance that matters: outside points up to ``upper``, inside ones up to ``-lower``
-    reach = np.where(inside, -lower, upper)
-    dist = np.full(len(flat), np.inf)
-    if reach.max() > 0:
-        cover, eps = _cover_points(V, F, float(reach.max()))  # a coarse cover: fewer queries, more exact
-        near, _ = cKDTree(cover).query(flat, k=1, distance_upper_bound=float(reach.max()) + eps, workers=-1)
-        # dist >= dist(p, cover) - eps: a point farther than reach + eps from the cover is beyond reach
-        idx = np.flatnonzero((reach > 0) & (near <= reach + eps))
-        _exact_distance(V, F, flat, idx, dist)
-    sdf = np.where(inside, -dist, dist)
-    return np.clip(sdf, lower, upper).reshape(P.shape[:-1])
+    # a coarse cover (spacing = the band's reach): fewer k-d tree queries, more exact distances
+    return _signed_distance(V, F, flat, (float(lower), float(upper)), cover_factor=1.0).reshape(P.shape[:-1])
 
 
 def depth_inside(mesh: trimesh.Trimesh, points: np.ndarray, accuracy: float = 2.0) -> np.ndarray:
