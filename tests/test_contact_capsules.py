@@ -7,8 +7,8 @@ import pytest
 import torch
 import trimesh
 
-from bghop.contact.capsules import (CAPSULE_SEGMENTS, _segment_distance, _segment_distance_bmm, capsule_depths,
-                                    fit_capsules, object_in_hand_energy, object_samples)
+from bghop.contact.capsules import (CAPSULE_SEGMENTS, CapsuleNeighbours, _segment_distance, _segment_distance_bmm,
+                                    capsule_depths, fit_capsules, object_in_hand_energy, object_samples)
 from bghop.eval.metrics import inside_mask
 from bghop.hands import load_hand
 
@@ -92,3 +92,44 @@ def test_samples_are_deterministic_and_cover_a_thin_rim():
     assert ((r > 0.0995) & (r < 0.1025)).all()
     big = trimesh.creation.box(extents=(0.6, 0.6, 0.6))
     assert len(object_samples(big, 0.004, max_points=5000)) <= 5000
+
+
+def test_a_kept_neighbour_list_gives_the_depths_of_a_full_search(hand):
+    """Hands moving through a plate in small and large steps: the kept list sees every sample
+    inside (the same depths, gradients and sample ids as a search of all samples) and is rebuilt
+    only after a capsule end has moved by its margin."""
+    layer, caps = hand
+    plate = trimesh.creation.box(extents=(0.2, 0.2, 0.004))
+    pts = object_samples(plate, 0.003)
+    near = CapsuleNeighbours(margin=0.01)
+    rng = np.random.default_rng(3)
+    transl = torch.tensor(rng.normal(scale=0.02, size=(4, 3)), dtype=torch.float32)
+    pose = torch.tensor(rng.normal(scale=0.2, size=(4, 45)), dtype=torch.float32)
+    seen = 0
+    for step in range(40):
+        transl = transl + torch.tensor(rng.normal(scale=0.004 if step % 10 else 0.03, size=(4, 3)), dtype=torch.float32)
+        j = layer(pose, torch.zeros(4, 3), transl).joints.detach().requires_grad_()
+        full, ids_full = capsule_depths(pts, j, caps)
+        kept, ids_kept = capsule_depths(pts, j, caps, near)
+        inside = full > 0  # (the ids of padding entries are arbitrary)
+        assert torch.equal(full, kept) and torch.equal(ids_full[inside], ids_kept[inside])
+        g_full, = torch.autograd.grad(full.pow(2).sum(), j, allow_unused=True) if full.numel() else (None,)
+        g_kept, = torch.autograd.grad(kept.pow(2).sum(), j, allow_unused=True) if kept.numel() else (None,)
+        if g_full is not None:
+            assert torch.equal(g_full, g_kept)
+        seen += int((full > 0).sum())
+    assert seen > 100  # the hands did pass through the plate
+    assert 4 <= near.rebuilds < 40  # the big steps force a rebuild, the small ones mostly do not
+    with pytest.raises(ValueError, match="margin"):
+        CapsuleNeighbours(margin=0.0)
+
+
+def test_samples_of_the_same_object_are_kept():
+    box = trimesh.creation.box(extents=(0.1, 0.1, 0.1))
+    a = object_samples(box, 0.004)
+    a[0] += 1.0  # the caller's copy: the kept samples are not changed by it
+    b = object_samples(box, 0.004)
+    assert not torch.equal(a, b)
+    moved = box.copy()
+    moved.apply_translation((0.1, 0.0, 0.0))
+    np.testing.assert_allclose(object_samples(moved, 0.004), b + torch.tensor([0.1, 0.0, 0.0]), atol=1e-6)

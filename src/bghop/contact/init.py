@@ -22,7 +22,7 @@ import torch
 import trimesh
 from torch import Tensor
 
-from bghop.contact.capsules import capsule_depths, fit_capsules, object_samples
+from bghop.contact.capsules import CapsuleNeighbours, capsule_depths, fit_capsules, object_samples
 from bghop.hands.base import HandModel
 from bghop.hands.frames import place_hand
 from bghop.hands.poses import named_pose
@@ -132,8 +132,9 @@ def _back_off(hand: HandModel, mesh: trimesh.Trimesh, pose: Tensor, orient: Tens
     pts = object_samples(mesh, device=pose.device)
     joints = hand.keypoints(pose, orient, transl)
     moved = torch.zeros(len(pose), device=pose.device)
+    near = CapsuleNeighbours()
     for _ in range(int(round(limit / BACK_OFF_STEP))):
-        depth, _ = capsule_depths(pts, joints + (moved[:, None] * d)[:, None], caps)
+        depth, _ = capsule_depths(pts, joints + (moved[:, None] * d)[:, None], caps, near)
         stuck = (depth > 0).any(-1) if depth.shape[1] else torch.zeros_like(moved, dtype=torch.bool)
         if not bool(stuck.any()):
             break

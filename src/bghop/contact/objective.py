@@ -35,7 +35,7 @@ import torch
 import trimesh
 from torch import Tensor
 
-from bghop.contact.capsules import fit_capsules, object_in_hand_energy, object_samples
+from bghop.contact.capsules import CapsuleNeighbours, fit_capsules, object_in_hand_energy, object_samples
 from bghop.contact.energies import (
     ObjectSDF,
     contact_energy,
@@ -181,6 +181,8 @@ class GraspObjective:
             self.capsules = {s: fit_capsules(self.layers[s], self.device) for s in self.sides}
         else:
             self.object_points, self.capsules = None, {}
+        # the samples near each hand, kept from one call to the next (the steps of an optimisation)
+        self._neighbours = {s: CapsuleNeighbours() for s in self.capsules}
 
     @property
     def w_wrench(self) -> float:
@@ -220,7 +222,8 @@ class GraspObjective:
             add("penetration", cfg.w_penetration * penetration_energy(s, tolerance=cfg.press_depth))
             if cfg.w_object_in_hand:
                 add("object_in_hand", cfg.w_object_in_hand
-                    * object_in_hand_energy(self.object_points, joints[side], self.capsules[side]))
+                    * object_in_hand_energy(self.object_points, joints[side], self.capsules[side],
+                                            self._neighbours[side]))
             lim = self.layers[side].joint_limits
             if lim is not None and cfg.w_limits:
                 add("limits", cfg.w_limits * lim.violation(poses[side]))
