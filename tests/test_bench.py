@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import socket
 from dataclasses import replace
 
 import numpy as np
@@ -235,7 +236,9 @@ def test_rerun_skips_complete_folders_and_redoes_the_rest(bench, models, box):
     stamp = {m: (out / m / "box" / "0" / "hands.json").stat().st_mtime_ns for m in METHODS}
     methods = ("energy", "random")
     (out / "random" / "box" / "summary.json").unlink()  # an incomplete folder
-    (out / "energy" / ".box.tmp-leftover").mkdir()  # a killed run's temporary folder
+    leftover = out / "energy" / f".box.bghop-stage-{socket.gethostname()}~99999999~x"
+    leftover.mkdir()  # a killed run's staging folder
+    (leftover / "0").mkdir()
     cfg = _config(methods=methods, physics=False, score=False)
     res = run_benchmark([box], models, out, cfg, progress=False)
     by = {j.method: j for j in res.jobs}
@@ -248,7 +251,7 @@ def test_rerun_skips_complete_folders_and_redoes_the_rest(bench, models, box):
     by = {j.method: j for j in res2.jobs}
     assert not by["energy"].resumed and by["random"].resumed
     assert by["random"].seconds == pytest.approx(res.jobs[1].seconds)  # timing read back from the folder
-    assert not (out / "energy" / ".box.tmp-leftover").exists()
+    assert not leftover.exists()
 
 
 # ------------------------------------------------------------------------------------ inputs

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -32,7 +31,6 @@ from bghop.bench.config import BenchConfig, BenchInputError, BenchModels
 from bghop.bench.methods import Method, MethodOutput, bench_layers, build_methods
 from bghop.bench.objects import BenchObject, canonical_mesh, mirror_mesh
 from bghop.bench.tables import BenchResult, JobRecord, MethodRow, ObjectRow, method_row, object_rows
-from bghop.core.io import atomic_folder
 from bghop.core.tables import json_safe
 from bghop.eval.physics import convex_pieces
 from bghop.eval.ranking import BEST_OF_N
@@ -67,14 +65,6 @@ def _complete(folder: Path, key: dict) -> RunRecord | None:
     return rec
 
 
-def _remove_stale_temps(parent: Path, name: str) -> None:
-    """Temporary folders a killed run left behind for this object (:func:`bghop.core.io.atomic_folder`'s)."""
-    if parent.is_dir():
-        for p in parent.glob(f".{name}.*"):
-            if p.is_dir():
-                shutil.rmtree(p, ignore_errors=True)
-
-
 def _write_job(folder: Path, obj: BenchObject, method: Method, out: MethodOutput, key: dict, config: BenchConfig,
                layers: dict, mano_dir: str | os.PathLike | None, device: torch.device) -> None:
     """Write the (method, object) result folder atomically: build it in a hidden sibling, then rename."""
@@ -94,9 +84,7 @@ def _write_job(folder: Path, obj: BenchObject, method: Method, out: MethodOutput
     record = RunRecord(kind="grasp", samples=records, text=prompt, group=obj.name, method=method.name,
                        settings=settings, physics=out.physics, prior=out.prior, dropped=out.dropped,
                        extra={"bench": bench, "method_text": out.text, "method_summary": out.details})
-    _remove_stale_temps(folder.parent, folder.name)
-    with atomic_folder(folder) as tmp:
-        write_run(tmp, samples, record, layers=layers, mano_dir=mano_dir, render=config.render, progress=False)
+    write_run(folder, samples, record, layers=layers, mano_dir=mano_dir, render=config.render, progress=False)
 
 
 def _check_objects(objects: Sequence[BenchObject], models: BenchModels, config: BenchConfig) -> None:

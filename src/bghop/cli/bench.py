@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from bghop.cli.main import CLIError, add_common, add_threads, check_threads, command_group, parse_device, user_errors
+from bghop.cli.checks import add_force, check_batch_memory, check_resumable_out, float_in, int_in
+from bghop.cli.main import add_common, add_threads, check_threads, command_group, parse_device, user_errors
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +43,9 @@ def _register_grasp(bsub: argparse._SubParsersAction) -> None:
                         "=TEXT to name the object in the prompt (default: ho3d)")
     g.add_argument("--methods", default=",".join(METHODS),
                    help=f"comma-separated methods, in table order (default: {','.join(METHODS)})")
-    g.add_argument("-n", "--num", type=int, default=8, help="grasps per object and method (default 8)")
+    g.add_argument("-n", "--num", type=int_in(1, 1024), default=8, help="grasps per object and method (default 8)")
     g.add_argument("--out", default="bench_grasp", help="output folder (default: bench_grasp)")
-    g.add_argument("--scale", type=float, default=1.0, help="multiply mesh-file coordinates by this to get metres")
+    g.add_argument("--scale", type=float_in(0.0, lo_open=True), default=1.0, help="multiply mesh-file coordinates by this to get metres")
     g.add_argument("--hand", choices=["open", "mano"], default="open", help="hand model for every method "
                                                                            "(default: the built-in open hand)")
     g.add_argument("--mano-dir", default=None, help="folder with MANO_RIGHT.pkl/MANO_LEFT.pkl for --hand mano "
@@ -53,11 +54,11 @@ def _register_grasp(bsub: argparse._SubParsersAction) -> None:
     g.add_argument("--prior-single", default=None, help="single-hand prior folder for single-prior (default: the "
                                                         "shipped one)")
     g.add_argument("--autoencoder", default=None, help="object autoencoder folder (default: the shipped one)")
-    g.add_argument("--sds-iters", type=int, default=None, help="SDS iterations of bghop and single-prior "
+    g.add_argument("--sds-iters", type=int_in(0, 100000), default=None, help="SDS iterations of bghop and single-prior "
                                                                "(default 20)")
-    g.add_argument("--refine-iters", type=int, default=None, help="refinement iterations of bghop, single-prior and "
+    g.add_argument("--refine-iters", type=int_in(0, 100000), default=None, help="refinement iterations of bghop, single-prior and "
                                                                   "random (default 150)")
-    g.add_argument("--energy-iters", type=int, default=None, help="iterations of the energy optimiser (default 300)")
+    g.add_argument("--energy-iters", type=int_in(0, 100000), default=None, help="iterations of the energy optimiser (default 300)")
     g.add_argument("--no-physics", action="store_true", help="no MuJoCo stability test (evaluation and ranking)")
     g.add_argument("--no-score", action="store_true", help="do not score the grasps under the bimanual prior")
     g.add_argument("--no-render", action="store_true", help="no render.png per grasp and no contact sheets")
@@ -67,6 +68,7 @@ def _register_grasp(bsub: argparse._SubParsersAction) -> None:
                         "already measured on the hands it wrote (same settings and models) are reused")
     add_threads(g)
     g.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_force(g)
     add_common(g, _bench_grasp)
 
 
@@ -90,10 +92,8 @@ def _bench_grasp(args: argparse.Namespace) -> int:
     from bghop.synthesis.grasp import GraspConfig, with_iterations
 
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
-    for name in ("sds_iters", "refine_iters", "energy_iters"):
-        v = getattr(args, name)
-        if v is not None and v < 0:
-            raise CLIError(f"--{name.replace('_', '-')} must be >= 0, got {v}")
+    check_resumable_out(args.out, "benchmark folder", ("comparison.json", *methods))
+    check_batch_memory("grasp", args.num, args)
     check_threads(args)
     device = parse_device(args.device)
     energy = EnergyConfig() if args.energy_iters is None else replace(EnergyConfig(), iterations=args.energy_iters)

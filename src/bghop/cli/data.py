@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from pathlib import Path
 
+from bghop.cli.checks import add_overwrite, check_out_folder, check_resumable_out, int_in
 from bghop.cli.main import CLIError, add_common, command_group, user_errors
 
 logger = logging.getLogger(__name__)
@@ -21,21 +23,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--root", required=True, help="ARCTIC folder with raw_seqs/ and meta/")
     a.add_argument("--mano-dir", default=None, help="folder with MANO_RIGHT.pkl/MANO_LEFT.pkl (or $BGHOP_MANO_DIR)")
     a.add_argument("--out", required=True, help="output folder")
-    a.add_argument("--stride", type=int, default=10, help="use every N-th frame (default 10)")
+    a.add_argument("--stride", type=int_in(1), default=10, help="use every N-th frame (default 10)")
     a.add_argument("--subjects", nargs="*", default=None, help="only these subjects, e.g. s01 s05")
     add_common(a, _arctic)
     s = ds.add_parser("synth", help="generate the built-in synthetic grasp set (resumable, parallel)",
                       description="Generate physics-checked synthetic grasps of procedural objects into sharded "
                                   "files. Interrupt and rerun to resume: complete shards are kept.")
-    s.add_argument("--bimanual", type=int, default=3000, help="two-hand samples (default 3000)")
-    s.add_argument("--single", type=int, default=3000, help="right-hand samples of small objects (default 3000)")
+    s.add_argument("--bimanual", type=int_in(0, 10_000_000), default=3000, help="two-hand samples (default 3000)")
+    s.add_argument("--single", type=int_in(0, 10_000_000), default=3000, help="right-hand samples of small objects (default 3000)")
     s.add_argument("--out", required=True, help="output data folder")
-    s.add_argument("--workers", type=int, default=1, help="parallel worker processes (default 1)")
+    s.add_argument("--workers", type=int_in(1, 1024), default=1, help="parallel worker processes (default 1)")
     s.add_argument("--ray", action="store_true", help="run shard jobs as Ray tasks (pip install ray)")
-    s.add_argument("--shard-size", type=int, default=64, help="samples per shard (default 64)")
-    s.add_argument("--inits", type=int, default=32, help="grasp initialisations per object (default 32)")
-    s.add_argument("--keep", type=int, default=8, help="at most this many samples per object (default 8)")
-    s.add_argument("--iterations", type=int, default=300, help="optimiser steps (default 300)")
+    s.add_argument("--shard-size", type=int_in(1, 100_000), default=64, help="samples per shard (default 64)")
+    s.add_argument("--inits", type=int_in(1, 4096), default=32, help="grasp initialisations per object (default 32)")
+    s.add_argument("--keep", type=int_in(1), default=8, help="at most this many samples per object (default 8)")
+    s.add_argument("--iterations", type=int_in(0, 100_000), default=300, help="optimiser steps (default 300)")
     r = s.add_mutually_exclusive_group()
     r.add_argument("--records", default=None, metavar="DIR",
                    help="rebuild the shards recorded in DIR (`bghop data records`) instead of generating them "
@@ -55,7 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "OUT/<k>/ result folders and OUT/contact_sheet.png.")
     sh.add_argument("data", help="a data folder (with manifest.json)")
     sh.add_argument("--out", required=True, help="output folder")
-    sh.add_argument("-k", type=int, default=8, help="how many samples (default 8)")
+    add_overwrite(sh)
+    sh.add_argument("-k", type=int_in(1, 1000), default=8, help="how many samples, 1-1000 (default 8)")
     add_common(sh, _show)
     st = ds.add_parser("stats", help="what a data folder holds and how it was made (pass rates, time, quality)",
                        description="Print sample counts by kind and category, and for a synthetic set the pass "
@@ -69,8 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _arctic(args: argparse.Namespace) -> int:
     from bghop.data.arctic import ArcticConfig, ArcticError, convert_arctic
 
-    if args.stride < 1:
-        raise CLIError("--stride must be at least 1")
+    check_resumable_out(args.out, "ARCTIC conversion", ("train", "val", "test"))
     with user_errors(ArcticError, FileNotFoundError, ValueError):
         manifests = convert_arctic(args.root, args.mano_dir, args.out, ArcticConfig(stride=args.stride),
                                    subjects=args.subjects)
@@ -84,10 +86,12 @@ def _synth(args: argparse.Namespace) -> int:
 
     from bghop.data.synthetic import SHIPPED_SET, SynthConfig, synthesize
 
-    if args.bimanual < 0 or args.single < 0 or args.bimanual + args.single == 0:
+    if args.bimanual + args.single == 0:
         raise CLIError("ask for at least one sample (--bimanual N and/or --single M)")
-    if args.workers < 1 or args.shard_size < 1 or args.inits < 1 or args.keep < 1 or args.iterations < 0:
-        raise CLIError("--workers, --shard-size, --inits and --keep must be at least 1, --iterations at least 0")
+    check_resumable_out(args.out, "synthetic data folder", ("config.json", "manifest.json"))
+    if args.records is not None and not (Path(args.records) / "records.json").is_file():
+        raise CLIError(f"--records {args.records} is not a record folder (no records.json): give a folder written by "
+                       "`bghop data records`")
     cfg = SynthConfig(bimanual=args.bimanual, single=args.single, shard_size=args.shard_size, inits=args.inits,
                       keep_per_object=args.keep, seed=args.seed,
                       energy=replace(SynthConfig().energy, iterations=args.iterations))
@@ -117,6 +121,7 @@ def _synth(args: argparse.Namespace) -> int:
 def _records(args: argparse.Namespace) -> int:
     from bghop.data.records import export_records
 
+    check_resumable_out(args.out, "record folder", ("records.json",))
     with user_errors(FileNotFoundError, ValueError):
         n = export_records(args.data, args.out)
     print(f"{n} shards recorded in {args.out}")
@@ -125,8 +130,12 @@ def _records(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     from bghop.data.show import show_samples
+    from bghop.viz.results import legacy_run_files, run_reserved
 
-    with user_errors(FileNotFoundError):
+    from bghop.data.shards import ShardError
+
+    check_out_folder(args.out, "data", args, inputs=(args.data,), legacy=legacy_run_files, reserved=run_reserved(args.k))
+    with user_errors(FileNotFoundError, ShardError):
         paths = show_samples(args.data, args.out, k=args.k, seed=args.seed)
     print(paths[-1])
     return 0
@@ -140,6 +149,10 @@ def _stats(args: argparse.Namespace) -> int:
         stats = data_stats(args.data)
     except (FileNotFoundError, ValueError, KeyError) as e:
         raise CLIError(f"cannot read {args.data}: {e}") from e
+    if args.json:
+        from bghop.cli.checks import check_out_file
+
+        check_out_file(args.json, args, ours=lambda p: True, what="--json")
     print(format_stats(stats, categories=not args.no_categories))
     if args.json:
         write_text_atomic(args.json, json.dumps(stats.to_dict(), indent=1))

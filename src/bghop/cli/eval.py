@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bghop.cli.checks import add_overwrite, int_in
 from bghop.cli.main import CLIError, add_common, user_errors
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "and prints a table.")
     p.add_argument("folders", nargs="+", metavar="DIR", help="result folders (or single sample folders)")
     p.add_argument("--out", default=None, help="where to write the metrics and plots (default: the first DIR)")
+    add_overwrite(p)
     p.add_argument("--no-physics", action="store_true", help="skip the MuJoCo stability test (faster)")
     p.add_argument("--recompute", action="store_true",
                    help="simulate and score every sample here: by default the stability and prior score that the "
@@ -48,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "plausibility under it")
     p.add_argument("--autoencoder", default=None, metavar="DIR",
                    help="the prior's object autoencoder (default: the shipped one)")
-    p.add_argument("--clusters", type=int, default=None, metavar="K",
+    p.add_argument("--clusters", type=int_in(1, 10000), default=None, metavar="K",
                    help="k of the diversity k-means (default: max(2, min(20, n // 2)) per set of n samples)")
     p.add_argument("--mano-dir", default=None, help="folder with MANO_RIGHT.pkl / MANO_LEFT.pkl for samples with "
                                                     "MANO hands (default: $BGHOP_MANO_DIR)")
@@ -114,11 +115,11 @@ def _eval(args: argparse.Namespace) -> int:
         write_report,
     )
 
-    if args.clusters is not None and args.clusters < 1:
-        raise CLIError("--clusters must be at least 1")
     for f in args.folders:  # check every input before any work or any write
         with user_errors(EvalInputError):
             find_sample_folders(f)
+    out = Path(args.out) if args.out else Path(args.folders[0])
+    _check_eval_out(out, args)
     if args.classifier is not None and args.faithfulness is False:
         raise CLIError("--classifier and --no-faithfulness contradict each other")
     from bghop.models.classifier import ClassifierError
@@ -135,7 +136,18 @@ def _eval(args: argparse.Namespace) -> int:
     if args.no_physics:
         report.notes.append("physics skipped (--no-physics): stability columns are empty")
     report.settings["prior"] = args.prior
-    out = Path(args.out) if args.out else Path(args.folders[0])
+    ok = [s.seconds for s in report.samples if s.ok]
+    failed = [s.name for s in report.samples if not s.ok]
+    if not ok:
+        print(format_table(report))
+        raise CLIError(f"no sample could be evaluated ({report.samples[0].error if report.samples else 'none found'});"
+                       f" nothing was written to {out}")
+    if failed and (out / "metrics.csv").is_file() and not args.overwrite:
+        print(format_table(report))
+        raise CLIError(f"{len(failed)} of {len(report.samples)} samples could not be evaluated ({', '.join(failed[:5])}"
+                       f"{', …' if len(failed) > 5 else ''}: see the error column above); the metrics already in "
+                       f"{out} are kept. Fix those samples, or pass --overwrite to replace the metrics with this "
+                       "partial table")
     paths = write_report(report, out)
     written = [paths["csv"], paths["groups_csv"], paths["json"], *([paths["categories_csv"]]
                                                                    if "categories_csv" in paths else [])]
@@ -145,15 +157,39 @@ def _eval(args: argparse.Namespace) -> int:
 
         for name, fig in report_figures(report).items():
             written.append(save_figure(fig, out / f"{name}.png"))
+    from bghop.core.outputs import add_own_files
+
+    add_own_files(out, [p.relative_to(out).as_posix() for p in written], "eval")
     print(format_table(report))
     print()
-    ok = [s.seconds for s in report.samples if s.ok]
     print(f"{len(ok)} of {len(report.samples)} samples evaluated in {report.seconds:.1f} s"
           + (f" ({sum(ok) / len(ok):.2f} s per sample)" if ok else ""))
     for n in report.notes:
         print(f"note: {n}")
     print("wrote " + ", ".join(str(p) for p in written))
-    if not ok:
-        print("bghop: error: no sample could be evaluated (see the error column of metrics.csv)", file=sys.stderr)
-        return 1
     return 0
+
+
+#: the files ``bghop eval`` writes (patterns)
+_EVAL_FILES = ("metrics.csv", "metrics_groups.csv", "metrics.json", "metrics_categories.csv", "hist_*.png",
+               "per_object.png")
+
+
+def _check_eval_out(out: Path, args: argparse.Namespace) -> None:
+    """Before any work: ``out`` can take the metrics, and the metrics files already there (if any)
+    are bghop's (in a bghop run folder or an earlier eval's) unless ``--overwrite``."""
+    from bghop.core.outputs import OutputError, check_output, own_files
+    from bghop.viz.results import legacy_run_files
+
+    try:
+        check_output(out, "eval", overwrite=True)  # a file, not writable
+    except OutputError as e:
+        raise CLIError(str(e)) from e
+    if args.overwrite or not out.is_dir():
+        return
+    present = sorted({p.name for pat in _EVAL_FILES for p in out.glob(pat) if p.is_file()})
+    _, own = own_files(out, legacy_run_files)
+    foreign = [f for f in present if f not in own]
+    if foreign:
+        raise CLIError(f"--out {out} already holds {', '.join(foreign)}, which bghop did not write; choose another "
+                       "--out, or pass --overwrite to replace them")

@@ -6,6 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from bghop.cli.checks import add_force, add_overwrite, check_batch_memory, check_out_folder, float_in, int_in
 from bghop.cli.main import CLIError, add_common, add_threads, check_threads, parse_device, user_errors
 
 logger = logging.getLogger(__name__)
@@ -15,9 +16,11 @@ def add_model_options(p: argparse.ArgumentParser, default_n: int = 4) -> None:
     """Options shared by ``generate`` and ``grasp``: models, hand kind, single-hand mode."""
     p.add_argument("--text", required=True, help="object name ('box' -> 'grasp a box with both hands') or a prompt "
                                                  "starting with 'grasp'")
-    p.add_argument("-n", "--num", type=int, default=default_n,
+    p.add_argument("-n", "--num", type=int_in(1), default=default_n,
                    help=f"number of samples (one batch; default {default_n})")
     p.add_argument("--out", required=True, help="output folder: OUT/<k>/ result folders, contact sheet, summary.json")
+    add_overwrite(p)
+    add_force(p)
     p.add_argument("--prior", default=None, help="prior model folder (default: the prior shipped in the package, "
                                                  "bimanual, or single-hand with --single-hand)")
     p.add_argument("--autoencoder", default=None, help="object autoencoder folder (default: the one the prior was "
@@ -40,8 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "OUT/<k>/ (object.obj, right_hand.obj, left_hand.obj, hands.json, render.png), "
                                    "OUT/contact_sheet.png and OUT/summary.json.")
     add_model_options(p)
-    p.add_argument("--guidance", type=float, default=4.0, help="classifier-free guidance scale (default 4)")
-    p.add_argument("--steps", type=int, default=50, help="DDIM sampling steps (default 50; upstream 100 respaced)")
+    p.add_argument("--guidance", type=float_in(0.0, 100.0), default=4.0, help="classifier-free guidance scale "
+                                                                               "(default 4)")
+    p.add_argument("--steps", type=int_in(1, 1000), default=50, help="DDIM sampling steps (default 50; upstream 100 respaced)")
     add_common(p, _generate)
 
 
@@ -101,11 +105,15 @@ def load_models(args: argparse.Namespace):
     return prior, ae, device
 
 
-def _check_common(args: argparse.Namespace) -> None:
-    if args.num < 1:
-        raise CLIError(f"-n must be at least 1, got {args.num}")
+def _check_common(args: argparse.Namespace, command: str, inputs: tuple = ()) -> None:
+    """What ``generate`` and ``grasp`` check before loading anything: the prompt, the hand model,
+    the output folder and the batch's memory."""
+    from bghop.viz.results import legacy_run_files, run_reserved
+
     if not args.text.strip():
         raise CLIError("--text is empty: give an object name such as 'box'")
+    check_out_folder(args.out, command, args, inputs=inputs, legacy=legacy_run_files, reserved=run_reserved(args.num))
+    check_batch_memory(command, args.num, args)
     if args.hand == "mano":
         from bghop.hands import load_hand
         from bghop.hands.mano import MANOModelError
@@ -117,9 +125,7 @@ def _check_common(args: argparse.Namespace) -> None:
 def _generate(args: argparse.Namespace) -> int:
     from bghop.synthesis.generate import GenerateConfig, generate, save_generation
 
-    _check_common(args)
-    if args.steps < 1:
-        raise CLIError(f"--steps must be at least 1, got {args.steps}")
+    _check_common(args, "generate")
     prior, ae, device = load_models(args)
     cfg = GenerateConfig(steps=args.steps, guidance=args.guidance, hand_kind=args.hand)
     res = generate(prior, ae, args.text, n=args.num, config=cfg, seed=args.seed, device=device,

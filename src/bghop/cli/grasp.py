@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from bghop.cli.generate import _check_common, add_model_options, load_models
+from bghop.cli.checks import float_in, int_in
 from bghop.cli.main import CLIError, add_common, user_errors
 
 logger = logging.getLogger(__name__)
@@ -20,37 +21,41 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("mesh", nargs="?", default=None, help="object mesh (OBJ, PLY, STL, OFF, GLB), metres unless "
                                                         "--scale; omit with --example")
     p.add_argument("--example", action="store_true", help="use the bundled example object (a 12x8x20 cm box)")
-    p.add_argument("--scale", type=float, default=1.0, help="multiply mesh coordinates by this to get metres "
+    p.add_argument("--scale", type=float_in(0.0, lo_open=True), default=1.0, help="multiply mesh coordinates by this to get metres "
                                                             "(0.001 for millimetres)")
     add_model_options(p, default_n=8)
-    p.add_argument("--sds-iters", type=int, default=None, help="score-distillation iterations (default 20, "
+    p.add_argument("--sds-iters", type=int_in(0, 100000), default=None, help="score-distillation iterations (default 20, "
                                                                "SDSStageConfig.iterations)")
-    p.add_argument("--refine-iters", type=int, default=None, help="contact-refinement iterations (default 150, "
+    p.add_argument("--refine-iters", type=int_in(0, 100000), default=None, help="contact-refinement iterations (default 150, "
                                                                   "RefineConfig.iterations)")
-    p.add_argument("--guidance", type=float, default=4.0, help="classifier-free guidance scale of the SDS "
+    p.add_argument("--guidance", type=float_in(0.0, 100.0), default=4.0, help="classifier-free guidance scale of the SDS "
                                                                "(default 4)")
     p.add_argument("--no-physics", action="store_true", help="rank without the MuJoCo stability test")
+    p.add_argument("--allow-open", action="store_true",
+                   help="grasp an open surface (a sheet with no inside); by default such meshes are refused, since "
+                        "penetration and stability need a closed object")
     add_common(p, _grasp)
 
 
 def _grasp(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from bghop.geometry.mesh_io import MeshError, load_mesh
+    from bghop.eval.physics import decomposition_warning
+    from bghop.geometry.mesh_io import MeshError, check_closed, load_mesh
     from bghop.synthesis import example_mesh_path
     from bghop.synthesis.grasp import GraspConfig, GraspError, GraspSynthesizer, check_object, save_grasps, \
         with_iterations
 
     if args.example == (args.mesh is not None):
         raise CLIError("give either a MESH path or --example")
-    _check_common(args)
-    for name in ("sds_iters", "refine_iters"):
-        v = getattr(args, name)
-        if v is not None and v < 0:
-            raise CLIError(f"--{name.replace('_', '-')} must be >= 0, got {v}")
     path = example_mesh_path() if args.example else args.mesh
+    _check_common(args, "grasp", inputs=(path,))
     with user_errors(MeshError):
         mesh = load_mesh(path, scale=args.scale)
+        if not args.allow_open:
+            check_closed(mesh, path)
+    if not args.no_physics and (warning := decomposition_warning(mesh)) is not None:
+        logger.warning("%s", warning)
     prior, ae, device = load_models(args)
     try:  # bad objects fail here, before any optimisation and before anything is written
         check_object(mesh, prior.config.grid_settings.field.frame)

@@ -23,11 +23,22 @@ class CLIError(Exception):
     """An error whose message is meant for the user (printed without a traceback)."""
 
 
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= v < 2**32:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {2**32 - 1}, got {v}")
+    return v
+
+
 def add_common(parser: argparse.ArgumentParser, func: Callable[[argparse.Namespace], int | None] | None = None) -> None:
     """Options every command has (DESIGN.md §4): ``--device`` and ``--seed``; and, given ``func``, the
     function the command runs (``parser.set_defaults(func=func)``)."""
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default: cpu)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed for reproducible results (default: 0)")
+    parser.add_argument("--seed", type=_seed, default=0,
+                        help="random seed for reproducible results, 0 to 2^32-1 (default: 0)")
     if func is not None:
         parser.set_defaults(func=func)
 
@@ -53,9 +64,19 @@ def user_errors(*types: type[BaseException]) -> Iterator[None]:
 
 def add_threads(parser: argparse.ArgumentParser) -> None:
     """``--threads N``: torch CPU threads (0 = torch's choice)."""
-    parser.add_argument("--threads", type=int, default=0,
+    parser.add_argument("--threads", type=_threads, default=0,
                         help="torch CPU threads (default: torch's choice, one per core; use 1 when other jobs "
                              "share the CPU: oversubscribed threads ran 5-10x slower here)")
+
+
+def _threads(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (0: torch's choice), got {v}")
+    return v
 
 
 def check_threads(args: argparse.Namespace, apply: bool = True) -> None:
@@ -104,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"bghop {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in _COMMANDS:
@@ -114,18 +136,68 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bghop`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # bad options (exit 2, argparse's message printed) or --help/--version (0)
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     func: Callable[[argparse.Namespace], int | None] = args.func
     try:
-        return int(func(args) or 0)
+        if isinstance(getattr(args, "device", None), str):
+            parse_device(args.device)  # every command: a bad --device stops it before any work
+        with _mujoco_log_elsewhere():
+            return int(func(args) or 0)
     except CLIError as e:
         print(f"bghop: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("bghop: interrupted", file=sys.stderr)
+        print("bghop: interrupted (nothing half-written was left behind)", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head`
+        return 0
+    except Exception as e:  # noqa: BLE001 - the last line of defence: no traceback unless --debug
+        if args.debug:
+            raise
+        where = _where(e)
+        print(f"bghop: error: {type(e).__name__}: {e}{where}\n(this is a bug or an input bghop does not check "
+              "yet; rerun with --debug for the traceback and report it)", file=sys.stderr)
+        return 1
+
+
+def _where(e: BaseException) -> str:
+    """`` (in module.function)`` of the innermost bghop frame of ``e``'s traceback."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(e.__traceback__) if "bghop" in f.filename]
+    if not frames:
+        return ""
+    f = frames[-1]
+    mod = f.filename.split("bghop", 1)[-1].strip("/").removesuffix(".py").replace("/", ".")
+    return f" (in bghop.{mod}.{f.name})"
+
+
+@contextmanager
+def _mujoco_log_elsewhere() -> Iterator[None]:
+    """MuJoCo writes ``MUJOCO_LOG.TXT`` into the working folder on warnings; the working folder is
+    the user's, so a log file made during the command is appended to bghop's cache folder's
+    (``$BGHOP_CACHE_DIR``, default ``~/.cache/bghop``) instead."""
+    before = os.path.exists("MUJOCO_LOG.TXT")
+    try:
+        yield
+    finally:
+        if not before and os.path.exists("MUJOCO_LOG.TXT"):
+            try:
+                root = os.path.expanduser(os.environ.get("BGHOP_CACHE_DIR") or os.path.join("~", ".cache", "bghop"))
+                os.makedirs(root, exist_ok=True)
+                dst = os.path.join(root, "MUJOCO_LOG.TXT")
+                with open("MUJOCO_LOG.TXT", encoding="utf-8", errors="replace") as src, \
+                        open(dst, "a", encoding="utf-8") as out:
+                    out.write(src.read())
+                os.unlink("MUJOCO_LOG.TXT")
+                logger.info("MuJoCo's log moved to %s", dst)
+            except Exception:  # noqa: BLE001 - never fail a finished command over a log file
+                pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from bghop.cli.main import CLIError, add_common, add_threads, check_threads, command_group, user_errors
+from bghop.cli.checks import check_resumable_out, float_in, int_in
+from bghop.cli.main import add_common, add_threads, check_threads, command_group, user_errors
 
 
 def _common_train(p: argparse.ArgumentParser) -> None:
@@ -12,18 +13,18 @@ def _common_train(p: argparse.ArgumentParser) -> None:
                    help="shard folders (bghop data synth/arctic), optionally with a mixing weight, e.g. synth:1 "
                         "arctic:3; DIR@right uses the right hands of a bimanual folder as single-hand samples")
     p.add_argument("--out", required=True, help="run folder; rerun the same command to resume from its last checkpoint")
-    p.add_argument("--steps", type=int, default=2000, help="optimiser steps (default 2000)")
-    p.add_argument("--batch-size", type=int, default=16, help="batch size per device (default 16)")
-    p.add_argument("--lr", type=float, default=2e-4, help="learning rate (default 2e-4)")
-    p.add_argument("--warmup", type=int, default=100, help="linear learning-rate warm-up steps (default 100)")
-    p.add_argument("--ema-decay", type=float, default=0.999, help="EMA decay per step (default 0.999)")
-    p.add_argument("--val-every", type=int, default=250, help="validate every N steps (default 250)")
-    p.add_argument("--checkpoint-every", type=int, default=250, help="checkpoint every N steps (default 250)")
+    p.add_argument("--steps", type=int_in(1), default=2000, help="optimiser steps (default 2000)")
+    p.add_argument("--batch-size", type=int_in(1, 65536), default=16, help="batch size per device (default 16)")
+    p.add_argument("--lr", type=float_in(0.0, 1.0, lo_open=True), default=2e-4, help="learning rate (default 2e-4)")
+    p.add_argument("--warmup", type=int_in(0), default=100, help="linear learning-rate warm-up steps (default 100)")
+    p.add_argument("--ema-decay", type=float_in(0.0, 1.0, hi_open=True), default=0.999, help="EMA decay per step (default 0.999)")
+    p.add_argument("--val-every", type=int_in(1), default=250, help="validate every N steps (default 250)")
+    p.add_argument("--checkpoint-every", type=int_in(1), default=250, help="checkpoint every N steps (default 250)")
     p.add_argument("--devices", default="auto", help="GPUs per node (default: all visible); DDP when more than one (with --device cpu: "
                         "that many CPU processes)")
-    p.add_argument("--num-nodes", type=int, default=1, help="nodes for multi-node DDP (default 1)")
+    p.add_argument("--num-nodes", type=int_in(1), default=1, help="nodes for multi-node DDP (default 1)")
     p.add_argument("--precision", default=None, help="Lightning precision (default: 16-mixed on GPU, 32-true on CPU)")
-    p.add_argument("--workers", type=int, default=0, help="data loader worker processes (default 0)")
+    p.add_argument("--workers", type=int_in(0, 256), default=0, help="data loader worker processes (default 0)")
     add_threads(p)
     add_common(p)
 
@@ -35,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a = ts.add_parser("autoencoder", help="object SDF autoencoder (64³ ↔ 3×16³)",
                       description="Train the object autoencoder on the objects of every sample; exports OUT/model.")
     _common_train(a)
-    a.add_argument("--channels", type=int, nargs=3, default=[8, 16, 64], help="channels at 64³, 32³, 16³")
+    a.add_argument("--channels", type=int_in(1, 1024), nargs=3, default=[8, 16, 64], help="channels at 64³, 32³, 16³")
     a.set_defaults(func=_autoencoder)
     q = ts.add_parser("prior", help="text-conditioned diffusion prior over interaction grids",
                       description="Train the bimanual (default) or single-hand prior; exports OUT/model. With "
@@ -47,11 +48,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--input-init", choices=["zero", "copy"], default="zero",
                    help="left-hand input weights of a widened prior (default zero: starts as the single-hand model)")
     q.add_argument("--freeze-body", action="store_true", help="train only the widened first/last layers")
-    q.add_argument("--base-channels", type=int, default=32, help="UNet width (default 32)")
+    q.add_argument("--base-channels", type=int_in(4, 1024), default=32, help="UNet width (default 32)")
     q.add_argument("--no-input-skip", dest="input_skip", action="store_false",
                    help="leave out the per-channel input skip of a new or widened UNet (models before 2026-12-01 had none)")
-    q.add_argument("--cfg-dropout", type=float, default=0.2, help="empty-prompt probability (default 0.2)")
-    q.add_argument("--render-every", type=int, default=500, help="render samples every N steps (0: never)")
+    q.add_argument("--cfg-dropout", type=float_in(0.0, 1.0), default=0.2, help="empty-prompt probability (default 0.2)")
+    q.add_argument("--render-every", type=int_in(0), default=500, help="render samples every N steps (0: never)")
     q.set_defaults(func=_prior)
 
 
@@ -64,8 +65,7 @@ def _settings(args: argparse.Namespace):
         for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
             logging.getLogger(name).setLevel(logging.WARNING)
 
-    if args.steps < 1 or args.batch_size < 1:
-        raise CLIError("--steps and --batch-size must be positive")
+    check_resumable_out(args.out, "training run", ("run.json", "checkpoints", "model"))
     check_threads(args, apply=False)  # the run sets them (in every DDP process)
     dev = str(args.device)
     accelerator = "gpu" if dev.startswith("cuda") else ("cpu" if dev == "cpu" else "auto")

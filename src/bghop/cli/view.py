@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from bghop.cli.main import CLIError, add_common, user_errors
+from bghop.cli.checks import check_out_file, int_in
+from bghop.cli.main import add_common, user_errors
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("folders", nargs="+", metavar="DIR", help="result folders (or single sample folders)")
     p.add_argument("--static", metavar="OUT.html", default=None,
                    help="write the page to this file and exit (share results as one file)")
-    p.add_argument("--port", type=int, default=8000, help="port of the local server (default 8000; 0 = any free)")
+    p.add_argument("--port", type=int_in(0, 65535), default=8000, help="port of the local server (default 8000; 0 = any free)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser, just print the URL")
     p.add_argument("--title", default=None, help="page title (default: the folder names)")
     add_common(p, _view)
@@ -31,9 +32,8 @@ def _view(args: argparse.Namespace) -> int:
 
     from bghop.viz.viewer import ViewerError, serve_viewer, write_viewer
 
-    if not 0 <= args.port <= 65535:
-        raise CLIError("--port must be between 0 and 65535")
     if args.static:
+        check_out_file(args.static, args, inputs=args.folders, ours=_is_viewer_page, what="--static")
         with user_errors(ViewerError):
             out = write_viewer(args.folders, args.static, title=args.title)
         print(out)
@@ -55,3 +55,12 @@ def _view(args: argparse.Namespace) -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+def _is_viewer_page(path) -> bool:
+    """``path`` is a page ``bghop view --static`` wrote."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return "bghop" in f.read(4096)
+    except OSError:
+        return False

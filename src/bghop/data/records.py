@@ -171,13 +171,19 @@ def shard_record(shard: str | os.PathLike) -> GraspRecord:
     """The record of one shard of a synthetic data folder, in memory (``path`` is the shard).
 
     Raises:
-        RecordError: the generator's stats file beside the shard is missing.
+        RecordError: the generator's stats file beside the shard is missing or unreadable.
+        ShardError: the shard is damaged.
     """
     shard = Path(shard)
     stats_file = shard_stats_path(shard)
     if not stats_file.is_file():
         raise RecordError(f"{stats_file} is missing: records need the generator's stats beside each shard")
-    stats = json.loads(stats_file.read_text())
+    try:
+        stats = json.loads(stats_file.read_text())
+    except (OSError, ValueError) as e:
+        raise RecordError(f"{stats_file} (the generator's stats of {shard.name}) is unreadable ({type(e).__name__}: "
+                          f"{e}): delete it and {shard.name}, then rerun `bghop data synth` with the same settings "
+                          "and --out to make the shard again") from e
     meta = read_shard_meta(shard)
     arrays = {}
     for side in ("right", "left"):

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from bghop.core.tables import markdown_table
-from bghop.data.shards import Manifest, read_shard_meta, shard_stats_path
+from bghop.data.shards import Manifest, ShardError, read_shard_meta, shard_stats_path
 
 __all__ = ["KindStats", "DataStats", "data_stats", "format_stats"]
 
@@ -112,6 +112,7 @@ def data_stats(folder: str | os.PathLike) -> DataStats:
 
     Raises:
         FileNotFoundError: no manifest (not a data folder) or a shard listed in it is missing.
+        ShardError: a damaged manifest, shard or shard stats file (the message names it and what to do).
     """
     folder = Path(folder)
     manifest = Manifest.load(folder)
@@ -145,10 +146,16 @@ def data_stats(folder: str | os.PathLike) -> DataStats:
                 q["disp"].append(1000.0 * info["stability"]["max_displacement"])
         stats_file = shard_stats_path(path)
         if stats_file.is_file():
-            st = json.loads(stats_file.read_text())
-            ks.candidates = (ks.candidates or 0) + int(st["candidates"])
-            ks.passed = (ks.passed or 0) + int(st["passed"])
-            ks.worker_seconds = (ks.worker_seconds or 0.0) + float(st["seconds"])
+            try:
+                st = json.loads(stats_file.read_text())
+                cand, passed, secs = int(st["candidates"]), int(st["passed"]), float(st["seconds"])
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                raise ShardError(f"{stats_file} (the generator's stats of {path.name}) is unreadable "
+                                 f"({type(e).__name__}: {e}): delete it and {path.name}, then rerun `bghop data "
+                                 "synth` with the same settings and --out to make the shard again") from e
+            ks.candidates = (ks.candidates or 0) + cand
+            ks.passed = (ks.passed or 0) + passed
+            ks.worker_seconds = (ks.worker_seconds or 0.0) + secs
             if "categories" in st:
                 generation_shards += 1
                 for cat, counts in st["categories"].items():

@@ -26,14 +26,14 @@ from bghop.eval.metrics import grasp_metrics
 from bghop.eval.physics import DIRECTIONS, PhysicsConfig, hand_pieces, simulate_stability
 from bghop.eval.runs import RunRecord, SampleRecord, hands_digest
 from bghop.eval.validity import credit_stability, is_valid
-from bghop.geometry.mesh_io import load_mesh
+from bghop.geometry.mesh_io import MAX_EXTENT_M, MIN_EXTENT_M, MeshError, load_mesh
 from bghop.hands import HandModel
 from bghop.hands.params import Hands, load_hands_json
 from bghop.hands.posing import HandLayers, pose_hand
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SampleInputs", "SampleReport", "Scorer", "SampleJob", "evaluate_sample"]
+__all__ = ["SampleInputs", "SampleReport", "Scorer", "SampleJob", "evaluate_sample", "check_result_object"]
 
 #: a scorer: sample in, plausibility score out. A scorer with an ``identity`` dict (and a
 #: ``prompt(sample)`` method) can have its stored scores reused (:attr:`RunRecord.prior <bghop.eval.runs.RunRecord>`).
@@ -310,6 +310,43 @@ def _stored_score(job: SampleJob, digest: str, scorer: Scorer, inputs: SampleInp
     return float(rec.prior_score)
 
 
+def _length(metres: float) -> str:
+    """A length for a message: ``"2.1 km"``, ``"40 m"``, ``"3.2 mm"``, ``"12 µm"``."""
+    for unit, size in (("km", 1e3), ("m", 1.0), ("mm", 1e-3)):
+        if metres >= size:
+            return f"{metres / size:.3g} {unit}"
+    return f"{metres * 1e6:.3g} µm"
+
+
+def check_result_object(mesh: trimesh.Trimesh, path: str | os.PathLike) -> float:
+    """The size check of ``bghop grasp`` (:data:`~bghop.geometry.mesh_io.MIN_EXTENT_M` ..
+    :data:`~bghop.geometry.mesh_io.MAX_EXTENT_M` across) for a result folder's ``object.obj``.
+
+    Result folders are written in metres; an object far outside that range was written in other
+    units, and every metric of the sample would be off by the same factor (a millimetre object
+    reads as 1000× too big: 40 m penetrations that look valid).
+
+    Args:
+        mesh: the object as read (no scale).
+        path: its file, for the message.
+    Returns:
+        its size: the largest side of its bounding box, metres.
+    Raises:
+        MeshError: too big or too small; the message says which units it is probably in.
+    """
+    extent = float(np.ptp(np.asarray(mesh.vertices)[np.unique(np.asarray(mesh.faces))], axis=0).max())
+    if extent > MAX_EXTENT_M:
+        raise MeshError(f"{path}: the object is {_length(extent)} across, larger than any object hands can hold "
+                        f"(limit {MAX_EXTENT_M:g} m): result folders are in metres, so this one was written in other "
+                        f"units (millimetres? it would be {_length(extent * 1e-3)} across). Write the folder again "
+                        "with the object and hands in metres (e.g. `bghop grasp OBJECT --scale 0.001`)")
+    if extent < MIN_EXTENT_M:
+        raise MeshError(f"{path}: the object is only {_length(extent)} across, smaller than a fingertip (limit "
+                        f"{MIN_EXTENT_M * 1e3:g} mm): result folders are in metres, so this one was written in other "
+                        "units (kilometres?). Write the folder again with the object and hands in metres")
+    return extent
+
+
 def evaluate_sample(job: SampleJob, layers: _Layers, physics: bool, physics_config: PhysicsConfig,
                     scorer: Scorer | None, faith: _Faithfulness | None = None,
                     recompute: bool = False) -> tuple[SampleReport, np.ndarray | None]:
@@ -334,6 +371,7 @@ def evaluate_sample(job: SampleJob, layers: _Layers, physics: bool, physics_conf
         rep.prompt_category = faith.category(job.run.kind if job.run else None, text, rec.category if rec else None)
     try:
         obj = load_mesh(job.folder / "object.obj", check_units=False)
+        check_result_object(obj, job.folder / "object.obj")
         hands = load_hands_json(job.folder / "hands.json")
         digest = hands_digest(hands.to_json_dict())
         rep.hands = "+".join(hands.sides)

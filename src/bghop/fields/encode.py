@@ -9,11 +9,9 @@ object's frame into ``n`` is kept, so decoding returns everything in the object'
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,19 +109,36 @@ class EncodedGrid:
         path = Path(path)
         if not path.is_file():
             raise GridError(f"grid file {path} does not exist (make one with `bghop grid encode`)")
+        redo = "re-create it with `bghop grid encode --object MESH --hands HANDS.json --out GRID.npz`"
         try:
-            with np.load(path, allow_pickle=False) as z:
+            z = np.load(path, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise GridError(f"{path} is a single .npy array, not a bghop grid file (.npz); {redo}")
+            with z:
                 d = {k: z[k] for k in z.files}
+            if not d:
+                raise GridError(f"{path} is an empty archive (it holds no arrays), not a bghop grid file; {redo}")
+            missing = [k for k in ("object_sdf", "right_field", "nTo", "meta") if k not in d]
+            if missing:
+                raise GridError(f"{path} is not a complete bghop grid file: it has no {', '.join(missing)} array; "
+                                f"{redo}")
             meta = json.loads(bytes(d["meta"]).decode())
+            if not isinstance(meta, dict) or not isinstance(meta.get("settings"), dict):
+                raise GridError(f"{path}: its meta holds no grid settings; {redo}")
             settings = GridSettings.from_dict(meta["settings"])
             g = cls(object_sdf=d["object_sdf"], right_field=d["right_field"], left_field=d.get("left_field"),
                     nTo=d["nTo"], settings=settings, hand_kind=meta.get("hand_kind", "open"),
                     hands=meta.get("hands", {}))
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError, io.UnsupportedOperation) as e:
-            raise GridError(f"{path} is not a bghop grid file ({type(e).__name__}: {e}); "
-                            "re-create it with `bghop grid encode`") from e
+        except (GridError, MemoryError):
+            raise
+        except EOFError as e:
+            raise GridError(f"{path} is an empty file, not a bghop grid file; {redo}") from e
+        except Exception as e:  # noqa: BLE001 - numpy and zipfile raise many types for damaged files
+            raise GridError(f"{path} is not a bghop grid file, or a damaged one ({type(e).__name__}: {e}); "
+                            f"{redo}") from e
         r, fr = settings.sdf_resolution, settings.field.resolution
-        if g.object_sdf.shape != (r, r, r) or g.right_field.shape != (20, fr, fr, fr) or g.nTo.shape != (4, 4):
+        if g.object_sdf.shape != (r, r, r) or g.right_field.shape != (20, fr, fr, fr) or g.nTo.shape != (4, 4) or \
+                (g.left_field is not None and g.left_field.shape != (20, fr, fr, fr)):
             raise GridError(f"{path}: array shapes do not match its settings; re-create it with `bghop grid encode`")
         return g
 

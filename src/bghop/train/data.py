@@ -27,7 +27,7 @@ from torch.utils.data import (
 )
 
 from bghop.core.prompts import right_hand_prompt
-from bghop.data.shards import TRUNCATION, Manifest, ShardDataset
+from bghop.data.shards import TRUNCATION, Manifest, ShardDataset, ShardError
 from bghop.fields.encode import GridSettings
 
 __all__ = ["DataSource", "parse_source", "as_right_hand_prompt", "GridData", "open_grid_data", "collate_grids", "grid_settings_of"]
@@ -65,12 +65,25 @@ as_right_hand_prompt = right_hand_prompt
 
 
 def grid_settings_of(folder: str | os.PathLike) -> GridSettings:
-    """The grid settings a data folder was built with (from its manifest)."""
+    """The grid settings a data folder was built with (from its manifest).
+
+    Raises:
+        FileNotFoundError: no manifest.
+        ShardError: a bad manifest, or one without (readable) grid settings.
+    """
     s = Manifest.load(folder).settings
-    d = s["config"]["grid"] if "config" in s and "grid" in s["config"] else s.get("grid")
+    config = s.get("config")
+    d = config["grid"] if isinstance(config, dict) and "grid" in config else s.get("grid")
+    path = Path(folder) / "manifest.json"
     if d is None:
-        raise ValueError(f"{folder}/manifest.json does not record grid settings")
-    return GridSettings.from_dict(d)
+        raise ShardError(f"{path} does not record grid settings: it was not made by `bghop data synth` or "
+                         "`bghop data arctic`; make the folder again with one of them")
+    try:
+        return GridSettings.from_dict(d)
+    except (TypeError, ValueError, KeyError, AttributeError) as e:
+        raise ShardError(f"{path} holds unreadable grid settings ({type(e).__name__}: {e}): delete it and rerun "
+                         "the command that made the folder (`bghop data synth` with the same settings and --out, or "
+                         "`bghop data arctic`)") from e
 
 
 class _Items(Dataset):
@@ -145,7 +158,8 @@ def open_grid_data(sources: list[DataSource], bimanual: bool | None, val_every: 
             held out for validation (see the module docstring).
     Raises:
         FileNotFoundError / ValueError with what to do when a folder is missing, empty or its grid
-        settings differ from the others.
+        settings differ from the others; :class:`~bghop.data.shards.ShardError` (a ValueError) for
+        a damaged manifest or shard (every shard is opened here, its arrays are read on first use).
     """
     if not sources:
         raise ValueError("no data folders given")

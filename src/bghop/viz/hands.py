@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bghop.core.outputs import staged_folder
 from bghop.hands import HandModel, load_hand
 from bghop.hands.frames import place_hand
 from bghop.hands.params import HandParams
@@ -48,9 +49,23 @@ def render_hand_gallery(
         written paths, contact sheet last.
     """
     device = torch.device(device)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    final = Path(out_dir)
     hands = {s: load_hand(kind, side=s, model_dir=model_dir).to(device) for s in ("right", "left")}
+    with staged_folder(final, "hands render", legacy=legacy_gallery_files) as out:
+        written = _gallery(hands, kind, out, device, poses)
+    logger.info("wrote %d images to %s", len(written), final)
+    return [final / p.name for p in written]
+
+
+def legacy_gallery_files(folder: Path) -> tuple[str, set[str]] | None:
+    """A gallery written before markers: its images."""
+    if not (folder / "gallery.png").is_file():
+        return None
+    return "hands render", {p.name for p in folder.glob("*.png")}
+
+
+def _gallery(hands: dict[str, HandModel], kind: str, out: Path, device: torch.device, poses: tuple[str, ...]
+             ) -> list[Path]:
     mirror = torch.tensor([1.0, -1.0, -1.0], device=device)
     written: list[Path] = []
     for name in poses:
@@ -68,7 +83,6 @@ def render_hand_gallery(
     written.append(_two_hands(hands, kind, out / "two_hands.png", device))
     labels = [p.stem for p in written]
     written.append(contact_sheet(written, out / "gallery.png", cols=2, labels=labels))
-    logger.info("wrote %d images to %s", len(written), out)
     return written
 
 

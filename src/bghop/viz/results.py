@@ -3,15 +3,16 @@
 ``DIR/<k>/`` per sample, ``DIR/contact_sheet.png`` and the run record ``DIR/summary.json``
 (:class:`bghop.eval.runs.RunRecord`).
 
-A sample folder is written into a temporary sibling and renamed into place, so a failed sample
-never leaves a half-written folder behind; ``summary.json`` is written last, by temp file + rename.
+A run is written into a staging folder beside ``DIR`` and swapped in whole when complete
+(:func:`bghop.core.outputs.staged_folder`): an interrupted run leaves the previous one intact,
+bghop's files of the previous run are replaced, and anyone else's files in ``DIR`` are kept.
+A single result folder (:func:`write_result_folder`) follows the same rules.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ import trimesh
 
 from tqdm.auto import tqdm
 
-from bghop.core.io import atomic_folder
+from bghop.core.outputs import MARKER_NAME, staged_folder
 from bghop.eval.runs import SUMMARY_NAME, RunRecord, hands_digest, write_run_record
 from bghop.hands import HandModel
 from bghop.hands.params import Hands, load_hands_json, save_hands_json
@@ -31,9 +32,15 @@ from bghop.viz.render import COLORS, RenderMesh, contact_sheet, render_meshes
 logger = logging.getLogger(__name__)
 
 __all__ = ["ResultSample", "write_result_folder", "read_result_folder", "hand_meshes", "write_run",
-           "CONTACT_SHEET_NAME", "SUMMARY_NAME"]
+           "CONTACT_SHEET_NAME", "SUMMARY_NAME", "RESULT_FILES", "RUN_FILES", "legacy_run_files",
+           "legacy_result_files", "run_reserved"]
 
 CONTACT_SHEET_NAME = "contact_sheet.png"
+#: the files of a result folder
+RESULT_FILES = ("object.obj", "right_hand.obj", "left_hand.obj", "hands.json", "render.png")
+#: the files bghop writes at the top of a run folder (the run, then ``bghop eval``'s; patterns)
+RUN_FILES = (SUMMARY_NAME, CONTACT_SHEET_NAME, "metrics.csv", "metrics_groups.csv", "metrics.json",
+             "metrics_categories.csv", "hist_*.png", "per_object.png")
 
 
 @dataclass
@@ -67,8 +74,10 @@ def hand_meshes(hands: Hands, layers: dict[str, HandModel] | HandLayers | None =
 
 
 def write_result_folder(out_dir: str | os.PathLike, sample: ResultSample, layers: dict[str, HandModel] | None = None,
-                        mano_dir: str | os.PathLike | None = None, render: bool = True) -> Path:
-    """Write one result folder atomically (replacing an existing one only once the new one is complete).
+                        mano_dir: str | os.PathLike | None = None, render: bool = True, command: str | None = None
+                        ) -> Path:
+    """Write one result folder, swapped in only once complete (:mod:`bghop.core.outputs`: bghop's
+    files of an earlier result replaced, anyone else's kept).
 
     Args:
         out_dir: the sample's folder.
@@ -76,23 +85,56 @@ def write_result_folder(out_dir: str | os.PathLike, sample: ResultSample, layers
         layers: hand layers to reuse (loaded from ``kind`` otherwise).
         mano_dir: MANO folder for MANO hands.
         render: also write ``render.png``.
+        command: the command recorded in the folder's marker; None writes no marker (a folder
+            inside a run folder, which has one).
     Returns:
         ``out_dir``.
     """
     out_dir = Path(out_dir)
-    with atomic_folder(out_dir) as tmp:
-        sample.object_mesh.export(tmp / "object.obj")
-        meshes = ({s: h.mesh for s, h in sample.posed.items()} if sample.posed is not None
-                  else hand_meshes(sample.hands, layers, mano_dir))
-        for side, m in meshes.items():
-            m.export(tmp / f"{side}_hand.obj")
-        save_hands_json(tmp / "hands.json", sample.hands, extra=sample.extra or None)
-        if render:
-            rm = [RenderMesh(np.asarray(sample.object_mesh.vertices), np.asarray(sample.object_mesh.faces),
-                             COLORS["object"])]
-            rm += [RenderMesh(np.asarray(m.vertices), np.asarray(m.faces), COLORS[s]) for s, m in meshes.items()]
-            render_meshes(rm, tmp / "render.png", title=sample.title)
+    with staged_folder(out_dir, command or "grid decode", legacy=legacy_result_files, marker=command is not None) as tmp:
+        _write_result_files(tmp, sample, layers, mano_dir, render)
     return out_dir
+
+
+def _write_result_files(folder: Path, sample: ResultSample, layers: dict[str, HandModel] | None,
+                        mano_dir: str | os.PathLike | None, render: bool) -> None:
+    sample.object_mesh.export(folder / "object.obj")
+    meshes = ({s: h.mesh for s, h in sample.posed.items()} if sample.posed is not None
+              else hand_meshes(sample.hands, layers, mano_dir))
+    for side, m in meshes.items():
+        m.export(folder / f"{side}_hand.obj")
+    save_hands_json(folder / "hands.json", sample.hands, extra=sample.extra or None)
+    if render:
+        rm = [RenderMesh(np.asarray(sample.object_mesh.vertices), np.asarray(sample.object_mesh.faces),
+                         COLORS["object"])]
+        rm += [RenderMesh(np.asarray(m.vertices), np.asarray(m.faces), COLORS[s]) for s, m in meshes.items()]
+        render_meshes(rm, folder / "render.png", title=sample.title)
+
+
+def legacy_result_files(folder: Path) -> tuple[str, set[str]] | None:
+    """A result folder written before markers (``hands.json`` and ``object.obj``): its files."""
+    if (folder / "hands.json").is_file() and (folder / "object.obj").is_file():
+        return "grid decode", {f for f in RESULT_FILES if (folder / f).is_file()}
+    return None
+
+
+def legacy_run_files(folder: Path) -> tuple[str, set[str]] | None:
+    """A run folder written before markers (a readable ``summary.json``): ``(its kind, its files)``
+    (the run's and ``bghop eval``'s top-level files, the result files of its sample folders)."""
+    from bghop.eval.runs import read_run
+
+    rec = read_run(folder)
+    if rec is None:
+        return None
+    own = {p.name for f in RUN_FILES for p in folder.glob(f) if p.is_file()}
+    for s in rec.samples:
+        own |= {f"{s.name}/{f}" for f in RESULT_FILES if (folder / s.name / f).is_file()}
+    return rec.kind, own
+
+
+def run_reserved(n: int) -> list[str]:
+    """What a run of ``n`` samples writes at the top of its folder (for :func:`bghop.core.outputs.check_output`)."""
+    return [*[str(k) for k in range(n)], SUMMARY_NAME, CONTACT_SHEET_NAME, MARKER_NAME]
 
 
 def read_result_folder(folder: str | os.PathLike) -> ResultSample:
@@ -105,20 +147,13 @@ def read_result_folder(folder: str | os.PathLike) -> ResultSample:
     return ResultSample(object_mesh=mesh, hands=load_hands_json(folder / "hands.json"), title=folder.name)
 
 
-def _stale_folders(out: Path, count: int) -> list[Path]:
-    """Numbered sample folders of an earlier, larger run in ``out`` (index ≥ ``count``)."""
-    stale = []
-    if out.is_dir():
-        for p in out.iterdir():
-            if p.is_dir() and p.name.isdigit() and int(p.name) >= count and (p / "hands.json").is_file():
-                stale.append(p)
-    return stale
-
-
 def write_run(out_dir: str | os.PathLike, samples: list[ResultSample], record: RunRecord,
               layers: dict[str, HandModel] | None = None, mano_dir: str | os.PathLike | None = None,
               render: bool = True, progress: bool = True) -> Path:
     """Write ``DIR/<k>/`` for every sample, ``DIR/contact_sheet.png`` and ``DIR/summary.json``.
+
+    The run is staged and swapped in whole (module docstring): the samples of an earlier, larger
+    run are gone, files that are not bghop's are kept.
 
     Args:
         out_dir: the run folder (created).
@@ -139,19 +174,17 @@ def write_run(out_dir: str | os.PathLike, samples: list[ResultSample], record: R
     if len(record.samples) != len(samples):
         raise ValueError(f"{len(samples)} samples but {len(record.samples)} sample records")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    images = []
-    for k, (s, rec) in enumerate(zip(tqdm(samples, desc="writing", disable=not progress, leave=False),
-                                     record.samples)):
-        folder = write_result_folder(out / str(k), s, layers=layers, mano_dir=mano_dir, render=render)
-        rec.name = str(k)
-        rec.hands_digest = hands_digest(s.hands.to_json_dict())
-        if render:
-            images.append(folder / "render.png")
-    for p in _stale_folders(out, len(samples)):
-        logger.info("removing %s from an earlier run", p)
-        shutil.rmtree(p, ignore_errors=True)
-    if render and images:
-        contact_sheet(images, out / CONTACT_SHEET_NAME, cols=4)  # each render carries its title
-    write_run_record(out, record)
+    with staged_folder(out, record.kind, legacy=legacy_run_files) as stage:
+        images = []
+        for k, (s, rec) in enumerate(zip(tqdm(samples, desc="writing", disable=not progress, leave=False),
+                                         record.samples)):
+            (stage / str(k)).mkdir()
+            _write_result_files(stage / str(k), s, layers, mano_dir, render)
+            rec.name = str(k)
+            rec.hands_digest = hands_digest(s.hands.to_json_dict())
+            if render:
+                images.append(stage / str(k) / "render.png")
+        if render and images:
+            contact_sheet(images, stage / CONTACT_SHEET_NAME, cols=4)  # each render carries its title
+        write_run_record(stage, record)
     return out
