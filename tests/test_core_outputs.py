@@ -133,6 +133,9 @@ def test_check_output_refuses_what_would_lose_files(tmp_path):
     with pytest.raises(OutputError, match="a bghop 'generate' run"):
         check_output(run, "grasp")
     assert check_output(run, "generate") == run
+    (run / "0").write_text("a user file where the run writes its folder 0")
+    with pytest.raises(OutputError, match="your file"):
+        check_output(run, "generate", reserved=["0", "summary.json"])
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")

@@ -169,8 +169,8 @@ def check_output(path: str | os.PathLike, command: str, overwrite: bool = False,
         inputs: paths the command reads: none may be ``path`` or lie inside it, and ``path`` may
             not lie inside an input file's place.
         legacy: recognises runs of earlier bghop versions (no marker) as bghop's own.
-        reserved: relative paths the run will write: with ``overwrite``, a foreign file there is
-            refused before the work (it could not be kept at its place).
+        reserved: relative paths the run will write: a foreign file there is refused before the
+            work (it could not be kept at its place).
         what: how the path is named in messages.
     Returns:
         the path.
@@ -195,9 +195,7 @@ def check_output(path: str | os.PathLike, command: str, overwrite: bool = False,
     recover(p)
     if p.is_dir() and any(p.iterdir()):
         cmd, own = own_files(p, legacy)
-        if cmd == command:
-            return p
-        if not overwrite:
+        if cmd != command and not overwrite:
             what_is = f"a bghop '{cmd}' run" if cmd is not None else "files that bghop did not write"
             raise OutputError(f"{what} {p} already holds {what_is}; choose an empty or new folder, or pass "
                               "--overwrite to replace bghop's own files there (yours are kept)")
