@@ -22,7 +22,7 @@ from bghop.core.outputs import LegacyOwner, OutputError, check_output, check_out
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["int_in", "float_in", "add_overwrite", "add_force", "check_out_folder", "check_out_file", "check_resumable_out",
+__all__ = ["cpu_only", "int_in", "float_in", "add_overwrite", "add_force", "check_out_folder", "check_out_file", "check_resumable_out",
            "available_memory_bytes", "check_batch_memory", "BATCH_BYTES"]
 
 
@@ -169,3 +169,11 @@ def check_resumable_out(path: str | os.PathLike, what_kind: str, markers: Iterab
         raise CLIError(f"{what} {p} holds files that are not a {what_kind} of bghop's; choose a new or empty folder "
                        f"(rerun with the same folder to resume a {what_kind})")
     return p
+
+
+def cpu_only(args: argparse.Namespace, command: str) -> None:
+    """Say so when ``--device`` asks for an accelerator and ``command`` runs on the CPU only
+    (the device itself was already checked by :func:`bghop.cli.main.main`)."""
+    if str(getattr(args, "device", "cpu")) != "cpu":
+        logger.warning("%s runs on the CPU only (mesh geometry and MuJoCo); --device %s is not used", command,
+                       args.device)

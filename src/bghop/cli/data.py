@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-from bghop.cli.checks import add_overwrite, check_out_folder, check_resumable_out, int_in
+from bghop.cli.checks import add_overwrite, check_out_folder, check_resumable_out, cpu_only, int_in
 from bghop.cli.main import CLIError, add_common, command_group, user_errors
 
 logger = logging.getLogger(__name__)
@@ -89,6 +89,7 @@ def _synth(args: argparse.Namespace) -> int:
     if args.bimanual + args.single == 0:
         raise CLIError("ask for at least one sample (--bimanual N and/or --single M)")
     check_resumable_out(args.out, "synthetic data folder", ("config.json", "manifest.json"))
+    cpu_only(args, "data synth")
     if args.records is not None and not (Path(args.records) / "records.json").is_file():
         raise CLIError(f"--records {args.records} is not a record folder (no records.json): give a folder written by "
                        "`bghop data records`")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bghop.cli.checks import add_overwrite, check_out_file, check_out_folder, float_in, int_in
+from bghop.cli.checks import add_overwrite, check_out_file, check_out_folder, cpu_only, float_in, int_in
 from bghop.cli.main import add_common, command_group, user_errors
 
 
@@ -41,6 +41,7 @@ def _encode(args: argparse.Namespace) -> int:
     from bghop.hands.params import HandsFileError, load_hands_json
 
     check_out_file(args.out, args, inputs=(args.object, args.hands), ours=_is_grid)
+    cpu_only(args, "grid encode")
     with user_errors(MeshError, HandsFileError, GridError, FileNotFoundError):
         mesh = load_mesh(args.object, scale=args.scale)
         if not args.allow_open:

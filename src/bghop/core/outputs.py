@@ -200,8 +200,8 @@ def check_output(path: str | os.PathLike, command: str, overwrite: bool = False,
             raise OutputError(f"{what} {p} already holds {what_is}; choose an empty or new folder, or pass "
                               "--overwrite to replace bghop's own files there (yours are kept)")
         foreign = set(_files(p)) - own
-        clash = sorted(f for f in foreign for r in reserved if f == r or f.startswith(r.rstrip("/") + "/")
-                       or r.startswith(f + "/"))
+        # a file of theirs exactly where the run writes a file or folder (inside the run's folders is fine)
+        clash = sorted(f for f in foreign for r in reserved if f == r.rstrip("/") or r.startswith(f + "/"))
         if clash:
             raise OutputError(f"{what} {p}: your file(s) {', '.join(clash[:5])} are where this run writes its own; "
                               "move them or choose another folder")

@@ -1,0 +1,17 @@
+"""Issue 19, class 1: an output folder that already holds someone's files is refused (and with
+``--overwrite`` only bghop's own files are replaced: tests/test_cli_overwrite.py)."""
+
+from __future__ import annotations
+
+import pytest
+from cli_cases import OUTPUT_CASES, make_work, run_case
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    return make_work(tmp_path_factory)
+
+
+@pytest.mark.parametrize("case", OUTPUT_CASES, ids=lambda c: c.id)
+def test_an_output_folder_with_other_files_is_refused(work, case, tmp_path):
+    run_case(work, case, tmp_path)
