@@ -21,7 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from bghop.core.io import atomic_folder
+from bghop.core.outputs import staged_folder
 import bghop
 
 __all__ = ["CheckpointError", "save_model_folder", "read_model_config", "load_model_folder", "shipped_model_dir",
@@ -47,8 +47,10 @@ def save_model_folder(model: nn.Module, model_type: str, config: dict, folder: s
                       extra: dict | None = None) -> Path:
     """Write ``folder/config.json`` and ``folder/model.safetensors`` atomically.
 
-    The files are written to a temporary sibling folder which then replaces ``folder``, so an
-    interrupted save never leaves a half-written model behind.
+    The files are written to a staging folder beside ``folder`` which is then swapped in
+    (:func:`bghop.core.outputs.staged_folder`): an interrupted save never leaves a half-written
+    model behind, and files other than the model's own two that someone put into ``folder`` are
+    kept.
 
     Args:
         model: the module (its ``state_dict()``: persistent parameters and buffers only).
@@ -60,12 +62,17 @@ def save_model_folder(model: nn.Module, model_type: str, config: dict, folder: s
         The folder.
     """
     folder = Path(folder)
-    with atomic_folder(folder) as tmp:
+    with staged_folder(folder, "model", legacy=_model_files, marker=False) as tmp:
         state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS_NAME), metadata={"model_type": model_type})
         meta = {"model_type": model_type, "bghop_version": bghop.__version__, "config": config, **(extra or {})}
         (tmp / CONFIG_NAME).write_text(json.dumps(meta, indent=1))
     return folder
+
+
+def _model_files(folder: Path) -> tuple[str, set[str]]:
+    """A model folder's own files (it carries no marker)."""
+    return "model", {n for n in (CONFIG_NAME, WEIGHTS_NAME) if (folder / n).is_file()}
 
 
 def read_model_config(folder: str | os.PathLike, model_type: str) -> dict:
