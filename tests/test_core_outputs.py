@@ -87,6 +87,12 @@ _KILLED = textwrap.dedent("""
 """)
 
 
+def _ctrl_c_works() -> None:
+    """In the child: SIGINT as in a terminal (a job started in the background ignores it, and its
+    children would inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("when", ["during", "swap"])
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_an_interrupted_run_never_leaves_a_mixed_folder(tmp_path, when, sig):
@@ -94,10 +100,11 @@ def test_an_interrupted_run_never_leaves_a_mixed_folder(tmp_path, when, sig):
     _write_run(out, {"0/hands.json": "old", "summary.json": "old"})
     (out / "notes.txt").write_text("mine")
     before = _tree(out)
-    proc = subprocess.Popen([sys.executable, "-c", _KILLED, str(out), when], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED, str(out), when], stdout=subprocess.PIPE, text=True,
+                            preexec_fn=_ctrl_c_works)
     assert proc.stdout.readline().strip() == "writing"
     proc.send_signal(sig)
-    proc.wait(timeout=30)
+    assert proc.wait(timeout=30) != 0
     recover(out)  # what the next command writing there does first
     t = _tree(out)
     if when == "during":

@@ -135,11 +135,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bghop`` console script."""
-    parser = build_parser()
+    sys.unraisablehook = _quiet_interrupts
     try:
+        parser = build_parser()
         args = parser.parse_args(argv)
     except SystemExit as e:  # bad options (exit 2, argparse's message printed) or --help/--version (0)
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    except KeyboardInterrupt:
+        print("bghop: interrupted", file=sys.stderr)
+        return 130
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     func: Callable[[argparse.Namespace], int | None] = args.func
@@ -163,6 +167,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bghop: error: {type(e).__name__}: {e}{where}\n(this is a bug or an input bghop does not check "
               "yet; rerun with --debug for the traceback and report it)", file=sys.stderr)
         return 1
+
+
+def _quiet_interrupts(unraisable) -> None:
+    """``sys.unraisablehook``: a Ctrl-C that lands in a clean-up callback (during an import, say)
+    is the interruption the command already reports, not a traceback to print."""
+    if issubclass(unraisable.exc_type, KeyboardInterrupt):
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 def _where(e: BaseException) -> str:
