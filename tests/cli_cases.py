@@ -112,6 +112,8 @@ PATH_CASES = [
     Case("data-show-out-in-proc", ["data", "show", "data", "--out", "/proc/bghop-show"], ("cannot write",)),
     Case("train-out-under-a-file", ["train", "autoencoder", "--data", "data", "--out", "afile.txt/t"], ("afile.txt",)),
     Case("view-static-is-a-folder", ["view", "run", "--static", "mine"], ("--static", "folder")),
+    Case("train-out-inside-its-data", ["train", "autoencoder", "--data", "data", "--out", "data/run"],
+         ("inside the input",)),
 ]
 
 # values and devices

@@ -155,13 +155,14 @@ def check_batch_memory(kind: str, n: int, args: argparse.Namespace) -> None:
     raise CLIError(msg + ", or pass --force to try anyway")
 
 
-def check_resumable_out(path: str | os.PathLike, what_kind: str, markers: Iterable[str], what: str = "--out") -> Path:
+def check_resumable_out(path: str | os.PathLike, what_kind: str, markers: Iterable[str],
+                        inputs: Iterable[str | os.PathLike] = (), what: str = "--out") -> Path:
     """Check an output folder that a command fills and resumes (a data set, a training run, a
-    benchmark) before its work: not a file, writable, and new, empty, or already holding one of
-    ``markers`` (a file that command writes there). Such commands write only their own file names
+    benchmark) before its work: not a file, writable, not holding or inside one of ``inputs``, and
+    new, empty, or already holding one of ``markers`` (a file that command writes there). Such commands write only their own file names
     and never delete, so a folder of theirs is safe to resume; any other folder is refused."""
     try:
-        check_output(path, what_kind, overwrite=True, what=what)  # a file, not writable
+        check_output(path, what_kind, overwrite=True, inputs=[i for i in inputs if i is not None], what=what)
     except OutputError as e:
         raise CLIError(str(e)) from e
     p = Path(path)

@@ -72,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _arctic(args: argparse.Namespace) -> int:
     from bghop.data.arctic import ArcticConfig, ArcticError, convert_arctic
 
-    check_resumable_out(args.out, "ARCTIC conversion", ("train", "val", "test"))
+    check_resumable_out(args.out, "ARCTIC conversion", ("train", "val", "test"), inputs=(args.root,))
     with user_errors(ArcticError, FileNotFoundError, ValueError):
         manifests = convert_arctic(args.root, args.mano_dir, args.out, ArcticConfig(stride=args.stride),
                                    subjects=args.subjects)
@@ -122,7 +122,7 @@ def _synth(args: argparse.Namespace) -> int:
 def _records(args: argparse.Namespace) -> int:
     from bghop.data.records import export_records
 
-    check_resumable_out(args.out, "record folder", ("records.json",))
+    check_resumable_out(args.out, "record folder", ("records.json",), inputs=(args.data,))
     with user_errors(FileNotFoundError, ValueError):
         n = export_records(args.data, args.out)
     print(f"{n} shards recorded in {args.out}")

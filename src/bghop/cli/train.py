@@ -65,7 +65,14 @@ def _settings(args: argparse.Namespace):
         for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
             logging.getLogger(name).setLevel(logging.WARNING)
 
-    check_resumable_out(args.out, "training run", ("run.json", "checkpoints", "model"))
+    from bghop.train.data import parse_source
+
+    try:
+        sources = [parse_source(d).folder for d in args.data]
+    except (ValueError, AttributeError):
+        sources = []
+    check_resumable_out(args.out, "training run", ("run.json", "checkpoints", "model"),
+                        inputs=[*sources, getattr(args, "autoencoder", None), getattr(args, "init_from", None)])
     check_threads(args, apply=False)  # the run sets them (in every DDP process)
     dev = str(args.device)
     accelerator = "gpu" if dev.startswith("cuda") else ("cpu" if dev == "cpu" else "auto")
