@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bghop.core.outputs import MARKER_NAME, OutputError, check_output, check_output_file, read_marker, recover, \
-    staged_folder
+    recover_files, staged_files, staged_folder
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
@@ -173,3 +174,32 @@ def test_check_output_file(tmp_path):
         check_output_file(tmp_path)
     with pytest.raises(OutputError, match="also the input"):
         check_output_file(f, overwrite=True, inputs=[f])
+
+
+def test_staged_files_replace_their_namesakes_together(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.csv").write_text("old")
+    (run / "metrics.json").write_text("old")
+    (run / "mine.txt").write_text("mine")
+    with pytest.raises(RuntimeError):
+        with staged_files(run) as st:
+            (st / "metrics.csv").write_text("new")
+            raise RuntimeError("boom")
+    assert (run / "metrics.csv").read_text() == "old" and len(list(run.iterdir())) == 3
+    with staged_files(run) as st:
+        (st / "metrics.csv").write_text("new")
+        (st / "metrics.json").write_text("new")
+    assert [(run / n).read_text() for n in ("metrics.csv", "metrics.json", "mine.txt")] == ["new", "new", "mine"]
+    assert len(list(run.iterdir())) == 3
+    # a killed eval: uncommitted staging (removed) and committed staging halfway through its moves (finished)
+    dead = f"{socket.gethostname()}~99999999~"
+    (run / f".bghop-files-{dead}a").mkdir()
+    (run / f".bghop-files-{dead}a" / "metrics.csv").write_text("half")
+    done = run / f".bghop-files-{dead}b"
+    done.mkdir()
+    (done / "metrics.json").write_text("newer")
+    (done / ".bghop-commit").write_text("")
+    recover_files(run)
+    assert (run / "metrics.csv").read_text() == "new" and (run / "metrics.json").read_text() == "newer"
+    assert sorted(p.name for p in run.iterdir()) == ["metrics.csv", "metrics.json", "mine.txt"]

@@ -148,15 +148,19 @@ def _eval(args: argparse.Namespace) -> int:
                        f"{', …' if len(failed) > 5 else ''}: see the error column above); the metrics already in "
                        f"{out} are kept. Fix those samples, or pass --overwrite to replace the metrics with this "
                        "partial table")
-    paths = write_report(report, out)
-    written = [paths["csv"], paths["groups_csv"], paths["json"], *([paths["categories_csv"]]
-                                                                   if "categories_csv" in paths else [])]
-    if not args.no_plots:
-        from bghop.eval.plots import report_figures
-        from bghop.viz.render import save_figure
+    from bghop.core.outputs import staged_files
 
-        for name, fig in report_figures(report).items():
-            written.append(save_figure(fig, out / f"{name}.png"))
+    with staged_files(out) as stage:  # all of them replace the earlier ones together
+        paths = write_report(report, stage)
+        written = [paths["csv"], paths["groups_csv"], paths["json"], *([paths["categories_csv"]]
+                                                                       if "categories_csv" in paths else [])]
+        if not args.no_plots:
+            from bghop.eval.plots import report_figures
+            from bghop.viz.render import save_figure
+
+            for name, fig in report_figures(report).items():
+                written.append(save_figure(fig, stage / f"{name}.png"))
+    written = [out / p.relative_to(stage) for p in written]
     from bghop.core.outputs import add_own_files
 
     add_own_files(out, [p.relative_to(out).as_posix() for p in written], "eval")
@@ -178,13 +182,14 @@ _EVAL_FILES = ("metrics.csv", "metrics_groups.csv", "metrics.json", "metrics_cat
 def _check_eval_out(out: Path, args: argparse.Namespace) -> None:
     """Before any work: ``out`` can take the metrics, and the metrics files already there (if any)
     are bghop's (in a bghop run folder or an earlier eval's) unless ``--overwrite``."""
-    from bghop.core.outputs import OutputError, check_output, own_files
+    from bghop.core.outputs import OutputError, check_output, own_files, recover_files
     from bghop.viz.results import legacy_run_files
 
     try:
         check_output(out, "eval", overwrite=True)  # a file, not writable
     except OutputError as e:
         raise CLIError(str(e)) from e
+    recover_files(out)  # what an interrupted eval left there
     if args.overwrite or not out.is_dir():
         return
     present = sorted({p.name for pat in _EVAL_FILES for p in out.glob(pat) if p.is_file()})

@@ -42,7 +42,7 @@ from bghop.core.io import _umask, write_json_atomic
 logger = logging.getLogger(__name__)
 
 __all__ = ["MARKER_NAME", "OutputError", "RunMarker", "read_marker", "check_output", "check_output_file",
-           "staged_folder", "recover", "own_files", "add_own_files"]
+           "staged_folder", "recover", "own_files", "add_own_files", "staged_files", "recover_files"]
 
 #: the marker file of a folder bghop wrote
 MARKER_NAME = ".bghop-run.json"
@@ -246,7 +246,11 @@ def _busy(folder: Path) -> bool:
     parts = folder.name.rsplit("~", 2)
     if len(parts) < 3:
         return False
-    host, pid = parts[0].rsplit(_STAGE if _STAGE in parts[0] else _OLD, 1)[-1], parts[1]
+    host, pid = parts[0], parts[1]
+    for kind in (_STAGE, _OLD, _FILES_STAGE):
+        if kind in host:
+            host = host.rsplit(kind, 1)[-1]
+            break
     if host != socket.gethostname().replace("~", "-"):
         try:
             return time.time() - folder.stat().st_mtime < 86400
@@ -379,3 +383,53 @@ def add_own_files(folder: str | os.PathLike, files: Iterable[str], command: str)
         m = RunMarker(command, (), __version__, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     merged = tuple(sorted(set(m.files) | set(files)))
     write_json_atomic(folder / MARKER_NAME, RunMarker(m.command, merged, m.version, m.written, m.extra).to_json())
+
+
+_FILES_STAGE = ".bghop-files-"
+
+
+def recover_files(folder: str | os.PathLike) -> None:
+    """Finish or undo what an interrupted :func:`staged_files` left in ``folder``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    for st in sorted(p for p in folder.iterdir() if p.name.startswith(_FILES_STAGE) and p.is_dir()):
+        if _busy(st):
+            continue
+        if (st / _COMMIT_FLAG).is_file():
+            logger.warning("finishing the interrupted write of %s", folder)
+            _move_files_in(st, folder)
+        else:
+            shutil.rmtree(st, ignore_errors=True)
+
+
+def _move_files_in(stage: Path, folder: Path) -> None:
+    for f in _files(stage):
+        if f != _COMMIT_FLAG:
+            (folder / f).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(stage / f, folder / f)
+    shutil.rmtree(stage, ignore_errors=True)
+
+
+@contextmanager
+def staged_files(folder: str | os.PathLike) -> Iterator[Path]:
+    """Yield a staging folder inside the existing ``folder``; the files written into it replace
+    their namesakes in ``folder`` together once the block completes (after a commit flag, so an
+    interruption during the moves is finished by :func:`recover_files`; before it, nothing in
+    ``folder`` changes). For a set of files written into a folder that is also read (``bghop
+    eval``'s metrics in a run folder)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    recover_files(folder)
+    stage = Path(tempfile.mkdtemp(prefix=f"{_FILES_STAGE}{_tag()}", dir=folder))
+    committed = False
+    try:
+        stage.chmod(0o777 & ~_umask())
+        yield stage
+        (stage / _COMMIT_FLAG).write_text("")
+        committed = True
+        _move_files_in(stage, folder)
+    except BaseException:
+        if not committed:
+            shutil.rmtree(stage, ignore_errors=True)
+        raise
