@@ -247,3 +247,12 @@ def test_encoding_logs_the_warnings_once_per_prompt(caplog):
         enc.encode(["grasp a кружка with both hands"] * 3)
         enc.encode(["grasp a кружка with both hands"])
     assert len(caplog.records) == 1 and "кружка" in caplog.records[0].getMessage()
+
+
+def test_sentences_in_other_languages_are_warned_about_and_english_names_are_not():
+    for foreign in ("greif eine Tasse mit beiden Händen", "agarra una taza con ambas manos",
+                    "saisir une tasse à deux mains"):
+        assert prompt_warnings(foreign), foreign
+    for english in ("grasp a power drill with the right hand", "tomato soup can", "large marker pen",
+                    "red plastic bleach cleanser bottle", "master chef can", "mug"):
+        assert not prompt_warnings(english), english

@@ -16,7 +16,10 @@ names in the templates of :mod:`bghop.core.prompts`): characters the tokenizer c
 of the vocabulary. A single word outside the vocabulary is not warned about: 42 of 100 common
 English object names measured (e.g. spatula, screwdriver, ketchup) are split into pieces by
 MiniLM's tokenizer, as are foreign words written in Latin letters, so one word cannot tell them
-apart; foreign-language prompts in Latin letters mostly pass unnoticed for the same reason. Of 70
+apart. A sentence of three or more words with none of the usual English words of grasp prompts
+(:data:`_ENGLISH`) and most words outside the vocabulary is taken for another language (German,
+Spanish and French grasp sentences are caught; an Italian one, whose words are in the vocabulary, is
+not); single foreign words pass. Of 70
 English object names measured (the 21 synthetic categories, the 20 benchmark names, 29 more), one
 is warned about: "bleach cleanser" (neither word is in MiniLM's vocabulary).
 """
@@ -45,6 +48,10 @@ DEFAULT_TEXT_ENCODER = "all-MiniLM-L6-v2"
 DEFAULT_MAX_LENGTH = 32
 #: runs of letters, any script (digits and ``_`` excluded)
 _WORD = re.compile(r"[^\W\d_]+")
+#: common English words of grasp prompts: a sentence of three or more words with none of them, most
+#: of them outside the vocabulary, is taken for another language ("agarra una taza con ambas manos")
+_ENGLISH = frozenset("a an the of and or with both two hand hands grasp grasping grab hold holding pick up lift "
+                     "carry by on in to from its my this that one left right big small large".split())
 #: what the prior was trained on, for the messages
 _TRAINED_ON = ("use an English object name, as the prior was trained on (box, mug, bottle, bowl, plate, ...: "
                "'grasp a mug with both hands')")
@@ -212,6 +219,9 @@ def _prompt_warnings(text: str, tokenizer, max_length: int) -> list[str]:
         why = f"most of its words are not in English letters ({', '.join(foreign)})"
     elif len(words) >= 2 and not any(in_vocabulary(w) for w in words):
         why = f"none of its words ({', '.join(words)}) is a word of the text encoder's vocabulary"
+    elif (len(all_words := _WORD.findall(text.lower())) >= 3 and not _ENGLISH.intersection(all_words)
+          and 2 * sum(not in_vocabulary(w) for w in all_words) >= len(all_words)):
+        why = "it does not read as English (none of the usual English words, most words not in the vocabulary)"
     if why is not None:
         out.append(f"the prompt {_short(text)} is outside what the model was trained on: {why}. The results may not "
                    f"follow it; {_TRAINED_ON}")
