@@ -285,7 +285,8 @@ def recover(out: str | os.PathLike, legacy: LegacyOwner | None = None) -> None:
             logger.warning("finishing the interrupted write of %s", out)
             _swap_in(st, out, legacy)
         else:
-            logger.info("removing %s, left by an interrupted run", st)
+            logger.warning("removing %s: the unfinished output of an interrupted run (%s itself was not changed "
+                           "by it)", st, out)
             shutil.rmtree(st, ignore_errors=True)
     for old in _siblings(out, _OLD):
         if not _busy(old):
