@@ -5,12 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from cli_cases import PATH_CASES, make_work, run_case
-
-
-@pytest.fixture(scope="module")
-def work(tmp_path_factory):
-    return make_work(tmp_path_factory)
+from cli_cases import PATH_CASES, run_case
 
 
 @pytest.mark.parametrize("case", PATH_CASES, ids=lambda c: c.id)
