@@ -2,6 +2,7 @@
 
 from bghop.eval.metrics import GraspMetrics, grasp_metrics, in_contact, intersection_volume, penetration
 from bghop.eval.physics import PhysicsConfig, StabilityResult, hand_pieces, simulate_stability
+from bghop.eval.robot_physics import RobotHandState, RobotPhysicsConfig, RobotStabilityResult, simulate_robot_grasp
 
 __all__ = [
     "GraspMetrics",
@@ -13,4 +14,8 @@ __all__ = [
     "StabilityResult",
     "hand_pieces",
     "simulate_stability",
+    "RobotHandState",
+    "RobotPhysicsConfig",
+    "RobotStabilityResult",
+    "simulate_robot_grasp",
 ]
