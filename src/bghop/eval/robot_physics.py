@@ -50,7 +50,13 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from bghop.eval.physics import DIRECTIONS, PhysicsConfig, convex_pieces, route_mujoco_warnings, simulation_centre
+from bghop.eval.physics import (
+    DIRECTIONS,
+    PhysicsConfig,
+    convex_pieces,
+    route_mujoco_warnings,
+    simulation_centre,
+)
 from bghop.hands.robot import collision_spec
 
 logger = logging.getLogger(__name__)

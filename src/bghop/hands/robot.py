@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from bghop.hands.robot_spec import RobotHandSpec, RobotSpecError
 
-__all__ = ["RobotHand", "RobotPose", "collision_spec", "compiled_hand", "box_sdf", "axis_angle_matrix"]
+__all__ = ["BoxPairs", "RobotHand", "RobotPose", "axis_angle_matrix", "box_sdf", "collision_spec", "compiled_hand"]
 
 
 _SPECS: dict[tuple[str, int], object] = {}
@@ -250,7 +250,7 @@ class RobotHand(nn.Module):
 
     def _tips(self, model, index: dict[int, int], f) -> None:
         bodies, offsets = [], []
-        for finger, name in self.spec.fingertips.items():
+        for name in self.spec.fingertips.values():
             geom = next((g for g in range(model.ngeom) if model.geom(g).name == name), None)
             site = next((s for s in range(model.nsite) if model.site(s).name == name), None)
             if geom is not None:
@@ -329,7 +329,18 @@ class RobotHand(nn.Module):
                          palm_centre=centre, palm_normal=_mv(palm_R, self.palm_axes[1]),
                          finger_axis=_mv(palm_R, self.palm_axes[2]))
 
-    def inside_depth(self, pose: RobotPose, points: Tensor) -> Tensor:
+    def near_pairs(self, pose: RobotPose, points: Tensor, margin: float = 0.0) -> tuple[Tensor, Tensor, Tensor]:
+        """The (grasp, point, box) index triples ``(K,)`` of points within a box's circumscribed sphere plus
+        ``margin`` (m): the only pairs where a point can be inside a box while no box has moved more than
+        ``margin`` since ``pose``. ``points`` ``(B, P, 3)`` or ``(P, 3)``."""
+        with torch.no_grad():
+            if points.dim() == 2:
+                points = points.expand(pose.box_t.shape[0], -1, -1)
+            radius = self.box_half.norm(dim=-1) + margin  # (G,)
+            return (torch.cdist(points, pose.box_t) < radius).nonzero(as_tuple=True)
+
+    def inside_depth(self, pose: RobotPose, points: Tensor,
+                     pairs: tuple[Tensor, Tensor, Tensor] | None = None) -> Tensor:
         """How deep each point lies inside the hand's collision boxes (differentiable).
 
         Only the (point, box) pairs within a box's circumscribed sphere are measured (the others
@@ -338,16 +349,15 @@ class RobotHand(nn.Module):
         Args:
             pose: a posed batch of ``B`` hands.
             points: ``(B, P, 3)`` or ``(P, 3)`` points (m), the pose's frame.
+            pairs: candidate pairs from :meth:`near_pairs` (kept across the steps of an optimisation);
+                None: found here.
         Returns:
             ``(B, P)`` depth (m) inside the deepest box, 0 outside every box.
         """
         B = pose.box_t.shape[0]
         if points.dim() == 2:
             points = points.expand(B, -1, -1)
-        with torch.no_grad():
-            radius = self.box_half.norm(dim=-1)  # (G,)
-            near = torch.cdist(points, pose.box_t) < radius  # (B, P, G)
-            b, p, g = near.nonzero(as_tuple=True)
+        b, p, g = self.near_pairs(pose, points) if pairs is None else pairs
         out = points.new_zeros(B, points.shape[1])
         if not len(b):
             return out
@@ -355,6 +365,43 @@ class RobotHand(nn.Module):
         depth = (-box_sdf(local, self.box_half[g])).clamp(min=0)
         flat = out.view(-1).scatter_reduce(0, b * points.shape[1] + p, depth, reduce="amax", include_self=True)
         return flat.view(B, -1)
+
+
+class BoxPairs:
+    """The candidate (grasp, point, box) pairs of :meth:`RobotHand.inside_depth` kept across the steps of an
+    optimisation (a Verlet list): found with a ``margin`` and found again only once some box (plus, for
+    moving points, some point) has moved more than ``margin`` since, so the result is the same as a full
+    search at every step. A box's points move with its centre only if it does not turn: turning moves a
+    box's own corners, not the box's sphere test, which depends on its centre alone.
+
+    Args:
+        hand: the robot hand.
+        points: ``(P, 3)`` or ``(B, P, 3)`` the points tested (fixed, e.g. the object's surface samples), or
+            None when they move with the poses (then call :meth:`get` with them).
+        margin: metres.
+    """
+
+    def __init__(self, hand: RobotHand, points: Tensor | None = None, margin: float = 0.01) -> None:
+        self.hand, self.points, self.margin = hand, points, margin
+        self._ref: Tensor | None = None
+        self._pairs: tuple[Tensor, Tensor, Tensor] | None = None
+        self._pts: Tensor | None = None
+        self.rebuilds = 0
+
+    def get(self, pose: RobotPose, points: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """The pairs for ``pose`` and, when they move, the ``points`` ``(B, P, 3)`` now."""
+        pts = (self.points if points is None else points).detach()
+        if self._pairs is not None:
+            shift = float((pose.box_t.detach() - self._ref).norm(dim=-1).max())
+            if points is not None:
+                shift += float((pts - self._pts).norm(dim=-1).max())
+            if shift <= self.margin:
+                return self._pairs
+        self._pairs = self.hand.near_pairs(pose, pts, self.margin)
+        self._ref = pose.box_t.detach().clone()
+        self._pts = pts.clone() if points is not None else None
+        self.rebuilds += 1
+        return self._pairs
 
 
 def _mv(R: Tensor, v: Tensor) -> Tensor:

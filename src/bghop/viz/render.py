@@ -23,11 +23,13 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["RenderMesh", "render_meshes", "contact_sheet", "save_figure", "COLORS"]
 
-#: Default colours: object grey-blue, right hand warm, left hand cool.
+#: Default colours: object grey-blue, right hand warm, left hand cool; robot hands the same hues, greyer.
 COLORS: dict[str, tuple[float, float, float]] = {
     "object": (0.62, 0.66, 0.72),
     "right": (0.93, 0.66, 0.52),
     "left": (0.55, 0.72, 0.93),
+    "robot_right": (0.78, 0.58, 0.42),
+    "robot_left": (0.42, 0.55, 0.72),
 }
 
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import trimesh
-
 from tqdm.auto import tqdm
 
+from bghop.core.io import write_json_atomic
 from bghop.core.outputs import MARKER_NAME, staged_folder
 from bghop.eval.runs import SUMMARY_NAME, RunRecord, hands_digest, write_run_record
 from bghop.hands import HandModel
@@ -31,13 +31,28 @@ from bghop.viz.render import COLORS, RenderMesh, contact_sheet, render_meshes
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ResultSample", "write_result_folder", "read_result_folder", "hand_meshes", "write_run",
-           "CONTACT_SHEET_NAME", "SUMMARY_NAME", "RESULT_FILES", "RUN_FILES", "legacy_run_files",
-           "legacy_result_files", "run_reserved"]
+__all__ = [
+    "CONTACT_SHEET_NAME",
+    "RESULT_FILES",
+    "ROBOT_JSON",
+    "RUN_FILES",
+    "SUMMARY_NAME",
+    "ResultSample",
+    "hand_meshes",
+    "legacy_result_files",
+    "legacy_run_files",
+    "read_result_folder",
+    "run_reserved",
+    "write_result_folder",
+    "write_run",
+]
 
 CONTACT_SHEET_NAME = "contact_sheet.png"
-#: the files of a result folder
-RESULT_FILES = ("object.obj", "right_hand.obj", "left_hand.obj", "hands.json", "render.png")
+#: the files of a result folder (the last four only in robot runs: ``bghop grasp --robot``)
+RESULT_FILES = ("object.obj", "right_hand.obj", "left_hand.obj", "hands.json", "render.png", "robot.json",
+                "right_robot.obj", "left_robot.obj", "robot_render.png")
+#: a robot grasp of a result folder (issue 22's ``robot.json``)
+ROBOT_JSON = "robot.json"
 #: the files bghop writes at the top of a run folder (the run, then ``bghop eval``'s; patterns)
 RUN_FILES = (SUMMARY_NAME, CONTACT_SHEET_NAME, "metrics.csv", "metrics_groups.csv", "metrics.json",
              "metrics_categories.csv", "hist_*.png", "per_object.png")
@@ -53,6 +68,10 @@ class ResultSample:
         title: caption of the render.
         extra: extra entries stored in ``hands.json`` (e.g. metrics).
         posed: the hands already posed (e.g. by the checks), written as they are; None: posed here.
+        robot: a robot grasp of the same object (the ``robot.json`` content), or None.
+        robot_meshes: side → the posed robot hand (metres, object frame), written as ``<side>_robot.obj``
+            and rendered into ``robot_render.png``.
+        robot_title: caption of the robot render.
     """
 
     object_mesh: trimesh.Trimesh
@@ -60,6 +79,9 @@ class ResultSample:
     title: str | None = None
     extra: dict = field(default_factory=dict)
     posed: dict[str, PosedHand] | None = None
+    robot: dict | None = None
+    robot_meshes: dict[str, trimesh.Trimesh] | None = None
+    robot_title: str | None = None
 
     def __post_init__(self) -> None:
         self.hands = Hands.coerce(self.hands)
@@ -104,11 +126,18 @@ def _write_result_files(folder: Path, sample: ResultSample, layers: dict[str, Ha
     for side, m in meshes.items():
         m.export(folder / f"{side}_hand.obj")
     save_hands_json(folder / "hands.json", sample.hands, extra=sample.extra or None)
+    obj = RenderMesh(np.asarray(sample.object_mesh.vertices), np.asarray(sample.object_mesh.faces), COLORS["object"])
     if render:
-        rm = [RenderMesh(np.asarray(sample.object_mesh.vertices), np.asarray(sample.object_mesh.faces),
-                         COLORS["object"])]
-        rm += [RenderMesh(np.asarray(m.vertices), np.asarray(m.faces), COLORS[s]) for s, m in meshes.items()]
+        rm = [obj] + [RenderMesh(np.asarray(m.vertices), np.asarray(m.faces), COLORS[s]) for s, m in meshes.items()]
         render_meshes(rm, folder / "render.png", title=sample.title)
+    if sample.robot is not None:
+        write_json_atomic(folder / ROBOT_JSON, sample.robot)
+        for side, m in (sample.robot_meshes or {}).items():
+            m.export(folder / f"{side}_robot.obj")
+        if render and sample.robot_meshes:
+            rm = [obj] + [RenderMesh(np.asarray(m.vertices), np.asarray(m.faces), COLORS[f"robot_{s}"])
+                          for s, m in sample.robot_meshes.items()]
+            render_meshes(rm, folder / "robot_render.png", title=sample.robot_title or sample.title)
 
 
 def legacy_result_files(folder: Path) -> tuple[str, set[str]] | None:
@@ -182,8 +211,8 @@ def write_run(out_dir: str | os.PathLike, samples: list[ResultSample], record: R
             _write_result_files(stage / str(k), s, layers, mano_dir, render)
             rec.name = str(k)
             rec.hands_digest = hands_digest(s.hands.to_json_dict())
-            if render:
-                images.append(stage / str(k) / "render.png")
+            if render:  # a robot run's contact sheet shows the robot hands
+                images.append(stage / str(k) / ("robot_render.png" if s.robot_meshes else "render.png"))
         if render and images:
             contact_sheet(images, stage / CONTACT_SHEET_NAME, cols=4)  # each render carries its title
         write_run_record(stage, record)

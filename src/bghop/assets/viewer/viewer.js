@@ -5,13 +5,23 @@
   var cur = 0;
   var boxC = document.getElementById('show-contact'), boxP = document.getElementById('show-penetration');
   var boxS = document.getElementById('see-through');
+  // present only when some sample has robot hands: those samples show their human hands (and the human
+  // hands' points) only when boxH is checked, else just in the legend ('legendonly')
+  var boxR = document.getElementById('show-robot'), boxH = document.getElementById('show-human');
+  function human(m){ return !m.robot || (boxH && boxH.checked); }
+  function shown(m, on){ return on ? true : (m.robot ? 'legendonly' : false); }
+  function points(m, box){ return box.checked && human(m) ? true : (m.robot && box.checked ? 'legendonly' : false); }
   function visibility(){
     var vis = [];
     for (var t = 0; t < fig.data.length; t++) vis.push(false);
     var m = meta[cur];
     m.meshes.forEach(function(t){ vis[t] = true; });
-    vis[m.contact] = boxC.checked;
-    vis[m.penetration] = boxP.checked;
+    if (m.robot) {
+      m.hands.forEach(function(t){ vis[t] = shown(m, human(m)); });
+      m.robot.forEach(function(t){ vis[t] = shown(m, boxR.checked); });
+    }
+    vis[m.contact] = points(m, boxC);
+    vis[m.penetration] = points(m, boxP);
     return vis;
   }
   function show(n){
@@ -26,8 +36,22 @@
   document.querySelectorAll('.sample').forEach(function(el){
     el.addEventListener('click', function(){ show(+el.dataset.index); });
   });
-  boxC.addEventListener('change', function(){ Plotly.restyle(gd, {visible: boxC.checked}, [meta[cur].contact]); });
-  boxP.addEventListener('change', function(){ Plotly.restyle(gd, {visible: boxP.checked}, [meta[cur].penetration]); });
+  boxC.addEventListener('change', function(){
+    Plotly.restyle(gd, {visible: points(meta[cur], boxC)}, [meta[cur].contact]);
+  });
+  boxP.addEventListener('change', function(){
+    Plotly.restyle(gd, {visible: points(meta[cur], boxP)}, [meta[cur].penetration]);
+  });
+  if (boxR) boxR.addEventListener('change', function(){
+    var m = meta[cur];
+    if (m.robot) Plotly.restyle(gd, {visible: shown(m, boxR.checked)}, m.robot);
+  });
+  if (boxH) boxH.addEventListener('change', function(){
+    var m = meta[cur];
+    if (!m.robot) return;
+    Plotly.restyle(gd, {visible: shown(m, human(m))}, m.hands);
+    Plotly.restyle(gd, {visible: [points(m, boxC), points(m, boxP)]}, [m.contact, m.penetration]);
+  });
   boxS.addEventListener('change', function(){
     Plotly.restyle(gd, {opacity: boxS.checked ? SEE_THROUGH : 1.0}, meta.map(function(m){ return m.object; }));
   });

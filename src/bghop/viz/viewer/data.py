@@ -1,5 +1,10 @@
 """Reading result folders into :class:`ViewerSample` objects (meshes, stored and measured metrics).
 
+A sample of a robot-hand run also holds ``robot.json`` (the robot, per hand its MJCF, ``base_pose``,
+``qpos`` and ``ctrl``, and at its top level the robot check's numbers) and the posed robot hands
+``right_robot.obj`` / ``left_robot.obj`` (object frame, m); a mesh missing beside a ``robot.json`` is
+posed from it (:func:`bghop.viz.robot.robot_render_meshes`).
+
 What a run stored comes from its typed record (:func:`bghop.eval.runs.read_run`): per sample its
 prompt, metrics, stability, prior score and the method's own numbers (:func:`_stored_metrics`), and
 per run its kind, method, object, prompt and settings (:func:`_run_summary`). A folder without a
@@ -8,6 +13,7 @@ per run its kind, method, object, prompt and settings (:func:`_run_summary`). A 
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -23,13 +29,16 @@ from bghop.eval.runs import RunFolderError, RunRecord, SampleRecord, read_run
 from bghop.eval.runs import find_sample_folders as _find_sample_folders
 from bghop.geometry.sdf import sdf_at_points
 from bghop.viz.results import hand_meshes, read_result_folder
+from bghop.viz.robot import robot_render_meshes
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ViewerError", "ViewerSample", "find_sample_folders", "load_samples"]
+__all__ = ["ROBOT_JSON", "ViewerError", "ViewerSample", "find_sample_folders", "load_samples"]
 
 #: hand sides, in the order they are drawn and listed
 _SIDES = ("right", "left")
+#: a robot-hand sample's record of the robot and its meshes (``{side}_robot.obj``)
+ROBOT_JSON = "robot.json"
 #: at most this many run-level entries of ``summary.json`` are shown per run
 _MAX_RUN_ENTRIES = 16
 
@@ -58,6 +67,9 @@ class ViewerSample:
             (penetration both ways, :func:`bghop.eval.metrics.object_points_in_hand`; at most
             :data:`MAX_SHOWN_OBJECT_POINTS` of the latter), ``(M, 3)``.
         text: the prompt, when the results store one.
+        robot_hands: posed robot hand meshes present (``{side}_robot.obj``, or posed from ``robot.json``).
+        robot_metrics: the numbers and booleans at the top level of ``robot.json`` (flattened).
+        robot: the robot's name in ``robot.json`` (None: no robot hands).
     """
 
     label: str
@@ -69,6 +81,9 @@ class ViewerSample:
     contact_points: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     penetration_points: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
     text: str | None = None
+    robot_hands: dict[str, trimesh.Trimesh] = field(default_factory=dict)
+    robot_metrics: dict[str, Any] = field(default_factory=dict)
+    robot: str | None = None
 
 
 def find_sample_folders(folder: str | os.PathLike) -> list[Path]:
@@ -181,6 +196,42 @@ def _check_mesh(mesh: Any, path: Path) -> trimesh.Trimesh:
     return mesh
 
 
+def _load_robot(path: Path) -> tuple[dict[str, trimesh.Trimesh], dict[str, Any], str | None]:
+    """A sample's robot hands: meshes, the top-level numbers of ``robot.json`` and the robot's name.
+
+    Args:
+        path: the sample folder.
+    Returns:
+        ``(meshes, metrics, name)``; empty (and None) when the folder holds no robot files.
+    Raises:
+        ViewerError: an unreadable ``robot.json`` or mesh, or a hand that cannot be posed from ``robot.json``.
+    """
+    meshes = {side: _load_mesh(path / f"{side}_robot.obj") for side in _SIDES
+              if (path / f"{side}_robot.obj").is_file()}
+    f = path / ROBOT_JSON
+    if not f.is_file():
+        return meshes, {}, None
+    try:
+        raw = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ViewerError(f"cannot read {f}: {e}") from e
+    if not isinstance(raw, dict):
+        raise ViewerError(f"cannot read {f}: expected an object with 'robot' and 'hands'")
+    hands = raw.get("hands") if isinstance(raw.get("hands"), dict) else {}
+    missing = [s for s in _SIDES if s in hands and s not in meshes]
+    if missing:  # meshes not written: pose the hands from robot.json
+        try:
+            posed = robot_render_meshes({**raw, "hands": {s: hands[s] for s in missing}}, base=path)
+        except (OSError, ValueError) as e:
+            raise ViewerError(f"{path / (missing[0] + '_robot.obj')} is missing and the robot hand cannot be posed "
+                              f"from {f.name}: {e}") from e
+        for side, m in zip(missing, posed):
+            meshes[side] = trimesh.Trimesh(m.vertices, m.faces, process=False)
+    metrics = _flatten({k: v for k, v in raw.items() if k not in ("robot", "hands")})
+    name = raw.get("robot")
+    return meshes, metrics, name if isinstance(name, str) else "robot"
+
+
 def _load_sample(path: Path, label: str, rec: SampleRecord | None, text: str | None) -> ViewerSample:
     """Read one sample folder and classify its hand vertices against the object.
 
@@ -210,6 +261,9 @@ def _load_sample(path: Path, label: str, rec: SampleRecord | None, text: str | N
             except (OSError, ValueError) as e:
                 raise ViewerError(f"{f} is missing and the {side} hand cannot be posed from hands.json: {e}") from e
     metrics = _stored_metrics(rec)
+    robot_hands, robot_metrics, robot = _load_robot(path)
+    if robot_hands and robot is None:
+        robot = "robot"
 
     computed: dict[str, Any] = {}
     contact, inside, pen_max, obj_max = [], [], 0.0, 0.0
@@ -236,7 +290,8 @@ def _load_sample(path: Path, label: str, rec: SampleRecord | None, text: str | N
     computed["penetrating points"] = int(sum(len(c) for c in inside))
     return ViewerSample(label=label, path=path, object_mesh=obj, hands=hands, metrics=metrics, computed=computed,
                         contact_points=np.concatenate(contact) if contact else np.zeros((0, 3)),
-                        penetration_points=np.concatenate(inside) if inside else np.zeros((0, 3)), text=text)
+                        penetration_points=np.concatenate(inside) if inside else np.zeros((0, 3)), text=text,
+                        robot_hands=robot_hands, robot_metrics=robot_metrics, robot=robot)
 
 
 def _folder_labels(folders: Sequence[Path]) -> list[str]:

@@ -1,6 +1,8 @@
 """The plotly figure of the viewer: one set of traces per sample (meshes, contact and penetration points).
 
-Only the first sample's traces are visible at first; the page's script switches them. Vertex
+Only the first sample's traces are visible at first; the page's script switches them. A sample with
+robot hands shows them (legend group ``"robot hands"``) and its human hands only in the legend
+(``visible="legendonly"``: hidden, one click away), with their contact and penetration points. Vertex
 coordinates are rounded to 0.1 mm (:data:`_DECIMALS`) and nothing is decimated.
 """
 
@@ -15,7 +17,7 @@ import trimesh
 from bghop.viz.render import COLORS
 from bghop.viz.viewer.data import _SIDES, ViewerSample
 
-__all__ = ["CONTACT_COLOR", "PENETRATION_COLOR", "SEE_THROUGH_OPACITY"]
+__all__ = ["CONTACT_COLOR", "PENETRATION_COLOR", "ROBOT_GROUP", "SEE_THROUGH_OPACITY"]
 
 #: marker colour of contact points (hand vertices within 5 mm of the surface)
 CONTACT_COLOR = "#22a05a"
@@ -27,6 +29,10 @@ SEE_THROUGH_OPACITY = 0.55
 _CAMERA_EYE = dict(x=-1.57, y=0.85, z=0.91)
 #: trace and legend names of the hands
 _SIDE_NAMES = {"right": "right hand", "left": "left hand"}
+#: trace names of the robot hands (legend group :data:`ROBOT_GROUP`)
+_ROBOT_NAMES = {"right": "right robot hand", "left": "left robot hand"}
+#: legend group of the robot hands
+ROBOT_GROUP = "robot hands"
 #: coordinates are rounded to this many decimals (metres: 0.1 mm)
 _DECIMALS = 4
 
@@ -55,7 +61,7 @@ def _rgb(c: tuple[float, float, float]) -> str:
     return "rgb({},{},{})".format(*(int(round(255 * x)) for x in c))
 
 
-def _mesh_trace(mesh: trimesh.Trimesh, name: str, color: str, visible: bool, group: str,
+def _mesh_trace(mesh: trimesh.Trimesh, name: str, color: str, visible: bool | str, group: str,
                 opacity: float = 1.0) -> dict:
     """A smooth-shaded ``mesh3d`` trace of ``mesh`` (legend entry ``name`` in legend group ``group``)."""
     v = _coords(mesh.vertices)
@@ -67,7 +73,7 @@ def _mesh_trace(mesh: trimesh.Trimesh, name: str, color: str, visible: bool, gro
                 lightposition=dict(x=1000, y=2000, z=3000))
 
 
-def _points_trace(p: np.ndarray, name: str, color: str, visible: bool, size: float) -> dict:
+def _points_trace(p: np.ndarray, name: str, color: str, visible: bool | str, size: float) -> dict:
     """A ``scatter3d`` marker trace of the points ``p`` ``(N, 3)``."""
     v = _coords(p.reshape(-1, 3))
     return dict(type="scatter3d", mode="markers", name=name, x=v[:, 0], y=v[:, 1], z=v[:, 2],
@@ -77,7 +83,8 @@ def _points_trace(p: np.ndarray, name: str, color: str, visible: bool, size: flo
 
 def _cube_range(s: ViewerSample) -> list[list[float]]:
     """Axis ranges ``[[x0, x1], [y0, y1], [z0, z1]]`` of one cube around the sample's meshes (8 % margin)."""
-    allv = np.concatenate([np.asarray(s.object_mesh.vertices)] + [np.asarray(m.vertices) for m in s.hands.values()])
+    meshes = [s.object_mesh, *s.hands.values(), *s.robot_hands.values()]
+    allv = np.concatenate([np.asarray(m.vertices) for m in meshes])
     lo, hi = allv.min(0), allv.max(0)
     c, half = (lo + hi) / 2, float((hi - lo).max()) / 2 * 1.08 + 1e-4
     return [[round(float(x - half), 5), round(float(x + half), 5)] for x in c]
@@ -94,7 +101,9 @@ def _figure(samples: Sequence[ViewerSample], show_contact: bool, show_penetratio
         see_through: objects drawn at :data:`SEE_THROUGH_OPACITY`.
     Returns:
         ``(figure, index)``: the figure as plain JSON data; per sample, the indices of its
-        ``meshes``, ``object``, ``contact`` and ``penetration`` traces and its axis ``range``.
+        ``meshes`` (object and human hands), ``object``, ``contact`` and ``penetration`` traces and its
+        axis ``range``; for a sample with robot hands also ``hands`` (its human hands) and ``robot``
+        (its robot hands).
     """
     import plotly.graph_objects as go
 
@@ -102,20 +111,34 @@ def _figure(samples: Sequence[ViewerSample], show_contact: bool, show_penetratio
     index: list[dict] = []
     for n, s in enumerate(samples):
         first = n == 0
+        robot = bool(s.robot_hands)
+        # with robot hands the human ones (and their points) start hidden, listed in the legend
+        human: bool | str = ("legendonly" if robot else True) if first else False
         entry: dict[str, Any] = {"meshes": [], "object": len(data), "contact": None, "penetration": None,
                                  "range": _cube_range(s)}
         entry["meshes"].append(len(data))
         data.append(_mesh_trace(s.object_mesh, "object", _rgb(COLORS["object"]), first, "object",
                                 SEE_THROUGH_OPACITY if see_through else 1.0))
+        hands = []
         for side in _SIDES:
             if side in s.hands:
-                entry["meshes"].append(len(data))
-                data.append(_mesh_trace(s.hands[side], _SIDE_NAMES[side], _rgb(COLORS[side]), first, side))
+                hands.append(len(data))
+                data.append(_mesh_trace(s.hands[side], _SIDE_NAMES[side], _rgb(COLORS[side]), human, side))
+        entry["meshes"] += hands
         entry["contact"] = len(data)
-        data.append(_points_trace(s.contact_points, "contact points", CONTACT_COLOR, first and show_contact, 2.5))
+        data.append(_points_trace(s.contact_points, "contact points", CONTACT_COLOR,
+                                  human if first and show_contact else False, 2.5))
         entry["penetration"] = len(data)
         data.append(_points_trace(s.penetration_points, "penetration", PENETRATION_COLOR,
-                                  first and show_penetration, 3.0))
+                                  human if first and show_penetration else False, 3.0))
+        if robot:
+            entry["hands"], entry["robot"] = hands, []
+            for side in _SIDES:
+                if side in s.robot_hands:
+                    entry["robot"].append(len(data))
+                    data.append(_mesh_trace(s.robot_hands[side], _ROBOT_NAMES[side],
+                                            _rgb(COLORS[f"robot_{side}"]), first, ROBOT_GROUP))
+                    data[-1]["legendgrouptitle"] = dict(text=ROBOT_GROUP)
         index.append(entry)
     rng = index[0]["range"]
     axis = dict(showbackground=True, backgroundcolor="rgb(246,247,249)", gridcolor="rgb(220,222,226)",

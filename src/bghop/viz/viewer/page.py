@@ -19,8 +19,8 @@ from bghop.core.io import write_text_atomic
 from bghop.eval.metrics import CONTACT_THRESHOLD_M
 from bghop.viz.render import COLORS
 from bghop.viz.viewer.data import _SIDES, ViewerError, ViewerSample, _fmt, load_samples
-from bghop.viz.viewer.figure import (_SIDE_NAMES, CONTACT_COLOR, PENETRATION_COLOR, SEE_THROUGH_OPACITY, _figure,
-                                     _rgb)
+from bghop.viz.viewer.figure import (_ROBOT_NAMES, _SIDE_NAMES, CONTACT_COLOR, PENETRATION_COLOR,
+                                     SEE_THROUGH_OPACITY, _figure, _rgb)
 
 logger = logging.getLogger(__name__)
 
@@ -40,12 +40,17 @@ def _json_script(obj: Any, element_id: str) -> str:
 
 
 def _metrics_rows(s: ViewerSample) -> str:
-    """The metrics table of one sample: stored metrics (if any), then those measured here."""
+    """The metrics table of one sample: stored metrics (if any), the robot check's (if any), then those
+    measured here."""
     rows = []
     if s.metrics:
         rows.append('<tr class="h"><td colspan="2">stored</td></tr>')
         rows += [f'<tr><td>{html.escape(k)}</td><td class="v">{html.escape(_fmt(v))}</td></tr>'
                  for k, v in s.metrics.items()]
+    if s.robot_metrics:
+        rows.append(f'<tr class="h"><td colspan="2">robot ({html.escape(s.robot or "robot")})</td></tr>')
+        rows += [f'<tr><td>{html.escape(k)}</td><td class="v">{html.escape(_fmt(v))}</td></tr>'
+                 for k, v in s.robot_metrics.items()]
     rows.append('<tr class="h"><td colspan="2">measured here</td></tr>')
     rows += [f'<tr><td>{html.escape(k)}</td><td class="v">{html.escape(_fmt(v))}</td></tr>'
              for k, v in s.computed.items()]
@@ -54,12 +59,23 @@ def _metrics_rows(s: ViewerSample) -> str:
 
 def _sidebar(samples: Sequence[ViewerSample], runs: dict[str, dict[str, str]], title: str,
              show_contact: bool, show_penetration: bool, see_through: bool) -> str:
-    """The sidebar: title, colour key, the three toggles, then per run its entries and its samples."""
+    """The sidebar: title, colour key, the toggles (three, five with robot hands), then per run its entries
+    and its samples."""
     hands = " ".join(f'<span class="sw" style="background:{_rgb(COLORS[s])}"></span>{_SIDE_NAMES[s]}' for s in _SIDES)
+    robot = any(s.robot_hands for s in samples)
+    if robot:
+        hands += " " + " ".join(f'<span class="sw" style="background:{_rgb(COLORS["robot_" + s])}"></span>'
+                                f"{_ROBOT_NAMES[s]}" for s in _SIDES)
+    robot_toggles = [
+        '<label><input type="checkbox" id="show-robot" checked>robot hands</label>',
+        '<label><input type="checkbox" id="show-human">human hands and their points (samples with robot '
+        "hands)</label>",
+    ] if robot else []
     parts = [
         f"<h1>{html.escape(title)}</h1>",
         f'<div class="hint"><span class="sw" style="background:{_rgb(COLORS["object"])}"></span>object {hands}</div>',
         '<div id="toggles">',
+        *robot_toggles,
         f'<label><input type="checkbox" id="show-contact"{" checked" if show_contact else ""}>'
         f'<span class="sw" style="background:{CONTACT_COLOR}"></span>contact points '
         f'(&lt; {CONTACT_THRESHOLD_M * 1e3:g} mm)</label>',
