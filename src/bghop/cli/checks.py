@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from bghop.cli.main import CLIError
+from bghop.cli.ranges import float_in, int_in
 from bghop.core.outputs import LegacyOwner, OutputError, check_output, check_output_file
 
 logger = logging.getLogger(__name__)
@@ -26,51 +27,6 @@ __all__ = ["cpu_only", "int_in", "float_in", "add_overwrite", "add_force", "chec
            "available_memory_bytes", "check_batch_memory", "BATCH_BYTES"]
 
 
-def _describe(lo, hi, lo_open: bool, hi_open: bool) -> str:
-    parts = []
-    if lo is not None:
-        parts.append(f"{'>' if lo_open else '>='} {lo:g}")
-    if hi is not None:
-        parts.append(f"{'<' if hi_open else '<='} {hi:g}")
-    return " and ".join(parts)
-
-
-def int_in(lo: int | None = None, hi: int | None = None) -> Callable[[str], int]:
-    """An argparse type: an integer in ``[lo, hi]`` (either bound may be None)."""
-
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if (lo is not None and v < lo) or (hi is not None and v > hi):
-            raise argparse.ArgumentTypeError(f"must be a whole number {_describe(lo, hi, False, False)}, got {v}")
-        return v
-
-    parse.__name__ = "int"
-    return parse
-
-
-def float_in(lo: float | None = None, hi: float | None = None, lo_open: bool = False,
-             hi_open: bool = False) -> Callable[[str], float]:
-    """An argparse type: a finite number in the range (open at an end when asked)."""
-
-    def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        bad = not (v == v and abs(v) != float("inf"))
-        if lo is not None:
-            bad |= v <= lo if lo_open else v < lo
-        if hi is not None:
-            bad |= v >= hi if hi_open else v > hi
-        if bad:
-            raise argparse.ArgumentTypeError(f"must be a number {_describe(lo, hi, lo_open, hi_open)}, got {text}")
-        return v
-
-    parse.__name__ = "float"
-    return parse
 
 
 def add_overwrite(parser: argparse.ArgumentParser) -> None:

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Callable, Sequence
 
 from bghop import __version__
+from bghop.cli.ranges import int_in
 
 logger = logging.getLogger("bghop")
 
@@ -23,21 +24,11 @@ class CLIError(Exception):
     """An error whose message is meant for the user (printed without a traceback)."""
 
 
-def _seed(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if not 0 <= v < 2**32:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {2**32 - 1}, got {v}")
-    return v
-
-
 def add_common(parser: argparse.ArgumentParser, func: Callable[[argparse.Namespace], int | None] | None = None) -> None:
     """Options every command has (DESIGN.md §4): ``--device`` and ``--seed``; and, given ``func``, the
     function the command runs (``parser.set_defaults(func=func)``)."""
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default: cpu)")
-    parser.add_argument("--seed", type=_seed, default=0,
+    parser.add_argument("--seed", type=int_in(0, 2**32 - 1), default=0,
                         help="random seed for reproducible results, 0 to 2^32-1 (default: 0)")
     if func is not None:
         parser.set_defaults(func=func)
@@ -64,19 +55,9 @@ def user_errors(*types: type[BaseException]) -> Iterator[None]:
 
 def add_threads(parser: argparse.ArgumentParser) -> None:
     """``--threads N``: torch CPU threads (0 = torch's choice)."""
-    parser.add_argument("--threads", type=_threads, default=0,
+    parser.add_argument("--threads", type=int_in(0), default=0,
                         help="torch CPU threads (default: torch's choice, one per core; use 1 when other jobs "
                              "share the CPU: oversubscribed threads ran 5-10x slower here)")
-
-
-def _threads(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0 (0: torch's choice), got {v}")
-    return v
 
 
 def check_threads(args: argparse.Namespace, apply: bool = True) -> None:
