@@ -171,9 +171,10 @@ def test_retargeting_brings_the_fingertips_to_the_human_ones():
         kp[:, k] = pose.fingertips[:, hand.fingers.index(f)]
     far = trimesh.creation.box((0.05, 0.05, 0.05))
     far.apply_translation([1.0, 1.0, 1.0])
-    cfg = RobotFitConfig(retarget_steps=150, contact_steps=0)
+    cfg = RobotFitConfig(retarget_steps=150, contact_steps=0, seat_palms=False)
     g = fit_robot_grasps({"right": hand}, {"right": kp}, far, cfg)
-    start = fit_robot_grasps({"right": hand}, {"right": kp}, far, RobotFitConfig(retarget_steps=0, contact_steps=0))
+    start = fit_robot_grasps({"right": hand}, {"right": kp}, far,
+                             RobotFitConfig(retarget_steps=0, contact_steps=0, seat_palms=False))
     assert (g.retarget_error["right"] < 0.5 * start.retarget_error["right"]).all()
     assert (g.retarget_error["right"] < 0.006).all()
     assert ((g.q["right"] >= hand.lower - 1e-6) & (g.q["right"] <= hand.upper + 1e-6)).all()

@@ -287,3 +287,19 @@ def test_headless_chromium_toggles_robot_and_human_hands(robot_run, tmp_path):
     assert all(last[i] is True for i in plain["meshes"]) and last[plain["penetration"]] is True
     assert last[plain["contact"]] is False  # contact points were switched off above
     assert not any(v is True for i, v in enumerate(last) if i < plain["object"])
+
+
+def test_viewer_shows_a_robot_only_sample(tmp_path):
+    """A sample folder with the object and the robot files only (``bghop bench grasp --robot``'s robot-energy
+    method writes no human hands) is shown with its robot hands; a folder with neither hands file is refused."""
+    folder = tmp_path / "run" / "0"
+    folder.mkdir(parents=True)
+    BOX.export(folder / "object.obj")
+    (folder / "robot.json").write_text(json.dumps(_robot_json(12)))
+    samples, _ = viewer.load_samples([tmp_path / "run"])
+    assert samples[0].hands == {} and set(samples[0].robot_hands) == {"right", "left"}
+    page = viewer.build_viewer_html([tmp_path / "run"])
+    assert "right robot hand" in page and "left robot hand" in page
+    (folder / "robot.json").unlink()
+    with pytest.raises(viewer.ViewerError, match="hands.json"):
+        viewer.load_samples([tmp_path / "run"])

@@ -7,6 +7,7 @@ count and hand model for every method, one evaluation protocol, one comparison t
 * :mod:`bghop.bench.methods`: one class per method behind the :class:`~bghop.bench.methods.Method`
   protocol (``bghop``, ``single-prior``, ``energy``, ``random``).
 * :mod:`bghop.bench.run`: :func:`run_benchmark` (result folders, resuming, evaluation).
+* :mod:`bghop.bench.robot`: :func:`run_robot_benchmark` (``bghop bench grasp --robot``: robot hands).
 * :mod:`bghop.bench.tables` / :mod:`bghop.bench.figures`: rows, tables, files and pictures.
 """
 
@@ -23,6 +24,17 @@ from bghop.bench.objects import (
     mirror_mesh,
     resolve_objects,
     ycb_mesh_path,
+)
+from bghop.bench.robot import (
+    ROBOT_METHODS,
+    RobotBenchConfig,
+    RobotBenchResult,
+    RobotJob,
+    RobotMethodRow,
+    robot_comparison_markdown,
+    robot_comparison_table,
+    run_robot_benchmark,
+    write_robot_comparison,
 )
 from bghop.bench.run import run_benchmark
 from bghop.bench.tables import (
@@ -48,10 +60,11 @@ def comparison_figures(result: BenchResult):
 
 
 __all__ = [
-    "BEST_OF_N", "EXTRA_OBJECTS", "HO3D_OBJECTS", "METHODS", "METHOD_COLUMNS", "OBJECT_SETS",
+    "BEST_OF_N", "EXTRA_OBJECTS", "HO3D_OBJECTS", "METHODS", "METHOD_COLUMNS", "OBJECT_SETS", "ROBOT_METHODS",
     "BenchConfig", "BenchInputError", "BenchModels", "BenchObject", "BenchResult", "EnergyMethod", "JobRecord",
     "Method", "MethodGrasp", "MethodOutput", "MethodRow", "ObjectRow", "PriorMethod", "PriorScorer",
-    "SinglePriorMethod", "canonical_mesh", "comparison_figures", "comparison_markdown", "comparison_table",
-    "load_ycb_object", "mirror_hand_params", "mirror_mesh", "per_object_table", "resolve_objects", "run_benchmark",
-    "write_comparison", "ycb_mesh_path",
+    "RobotBenchConfig", "RobotBenchResult", "RobotJob", "RobotMethodRow", "SinglePriorMethod", "canonical_mesh", "comparison_figures", "comparison_markdown", "comparison_table",
+    "load_ycb_object", "mirror_hand_params", "mirror_mesh", "per_object_table", "resolve_objects", "robot_comparison_markdown",
+    "robot_comparison_table", "run_benchmark", "run_robot_benchmark", "write_comparison", "write_robot_comparison",
+    "ycb_mesh_path",
 ]  # fmt: skip

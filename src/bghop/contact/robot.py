@@ -9,14 +9,17 @@ construction):
    finger axis) laid on the human palm frame (:func:`bghop.hands.frames.palm_frame`), its palm surface
    :attr:`RobotFitConfig.palm_gap` out from the human palm centre (the centre of the wrist and knuckle
    joints lies inside the human palm), joints at :attr:`RobotFitConfig.start_flexion` of their range.
-2. **Retargeting** (:attr:`~RobotFitConfig.retarget_steps`): robot fingertips onto the human fingertips
+   By default (:attr:`RobotFitConfig.seat_palms`) the palm is then moved along the human palm's normal to
+   :attr:`RobotFitConfig.seat_gap` off the surface and stage 2 is skipped: the robot keeps the human
+   grasp's sides and palm orientations, not its fingertip positions.
+2. **Retargeting** (``seat_palms=False``) (:attr:`~RobotFitConfig.retarget_steps`): robot fingertips onto the human fingertips
    of the same fingers (a robot without a little finger ignores the human one), palm centre and normal
    onto the human palm's, and no part inside the object.
 3. **Contact** (:attr:`~RobotFitConfig.contact_steps`): each fingertip link onto the surface (the
    object's signed distance at the link's nearest surface sample, aiming
    :attr:`~RobotFitConfig.press_depth` in), the hand's surface samples kept out of the object and the
    object's surface samples kept out of the hand's collision boxes (penetration both ways), the two
-   hands out of each other, and the fingertips near where retargeting put them.
+   hands out of each other, and (after retargeting) the fingertips near where retargeting put them.
 4. **Squeeze**: ``ctrl = q − squeeze · sign(∂ Σ_f sdf_f / ∂q)`` for the joints of fingers within
    :attr:`~RobotFitConfig.squeeze_reach` of the surface, clamped to the limits: position actuators
    holding ``ctrl`` press the touching fingers into the object, as a robot must to hold anything.
@@ -68,6 +71,11 @@ class RobotFitConfig:
             configuration.
         squeeze_reach: fingers whose tip link is within this distance of the surface squeeze.
         sample_spacing: metres between the object's surface samples (object-in-hand term).
+        seat_palms: instead of retargeting the fingertips (stage 2), keep only the human palm's side and
+            orientation: the robot palm starts ``seat_gap`` metres off the surface along the human palm's
+            normal, then the contact stage alone (no pull towards the human fingertips). The default: LEAP is
+            about 1.5 times a human hand, and its fingertips laid on a human's left its palm off the object
+            (measured in the README, "Robot hands").
     """
 
     retarget_steps: int = 120
@@ -90,6 +98,8 @@ class RobotFitConfig:
     press_depth: float = 0.001
     squeeze: float = 0.15
     squeeze_reach: float = 0.01
+    seat_palms: bool = True
+    seat_gap: float = 0.01
     sample_spacing: float = 0.004
 
 
@@ -162,14 +172,21 @@ def fit_robot_grasps(hands: Mapping[str, RobotHand], keypoints: Mapping[str, Ten
         :class:`RobotGrasp`.
     """
     device = torch.device(device)
+    sdf = obj_sdf or ObjectSDF(mesh, device=device)
     starts, targets = {}, {}
     for s in [s for s in ("right", "left") if s in hands and s in keypoints]:
         h, kp = hands[s], keypoints[s].to(device=device, dtype=torch.float32)
-        starts[s] = _start(h, kp, s, cfg)
+        R, t = _start(h, kp, s, cfg)
         H = palm_frame(kp, s)
+        if cfg.seat_palms:  # keep the human palm's side and orientation; seat the robot palm on the surface
+            palm = palm_center(kp) + cfg.palm_gap * H[..., 1]
+            with torch.no_grad():
+                d = sdf(palm[:, None])[:, 0]
+            t = t + (d - cfg.seat_gap)[:, None] * H[..., 1]
+        starts[s] = (R, t)
         targets[s] = {"tips": kp[:, [HUMAN_TIPS[f] for f in h.fingers]],
                       "palm": palm_center(kp) + cfg.palm_gap * H[..., 1], "normal": H[..., 1]}
-    return _fit(hands, starts, targets, mesh, cfg, device, obj_sdf)
+    return _fit(hands, starts, None if cfg.seat_palms else targets, mesh, cfg, device, sdf)
 
 
 def robot_starts(hands: Mapping[str, RobotHand], mesh: trimesh.Trimesh, n: int, rng: np.random.Generator,

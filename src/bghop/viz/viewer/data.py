@@ -236,22 +236,27 @@ def _load_sample(path: Path, label: str, rec: SampleRecord | None, text: str | N
     """Read one sample folder and classify its hand vertices against the object.
 
     Args:
-        path: the sample folder (``object.obj``, hand meshes, ``hands.json``).
+        path: the sample folder (``object.obj``, hand meshes, ``hands.json``; or ``object.obj`` and the robot
+            files only).
         label: its name in the list.
         rec: what its run recorded about it (None: nothing).
         text: its prompt, when the run records one.
     Raises:
         ViewerError: an unreadable folder, mesh or ``hands.json``.
     """
-    try:
-        result = read_result_folder(path)
+    robot_only = not (path / "hands.json").is_file() and (path / ROBOT_JSON).is_file()
+    try:  # a robot-only sample (``bghop bench grasp --robot``'s robot-energy) has no human hands
+        result = None if robot_only else read_result_folder(path)
+        obj_mesh = _load_mesh(path / "object.obj") if robot_only else result.object_mesh
+    except ViewerError:
+        raise
     except (OSError, ValueError) as e:
         raise ViewerError(f"cannot read result folder {path}: {e}") from e
     except Exception as e:  # a broken object.obj
         raise ViewerError(f"cannot read mesh {path / 'object.obj'}: {e}") from e
-    obj = _check_mesh(result.object_mesh, path / "object.obj")
+    obj = _check_mesh(obj_mesh, path / "object.obj")
     hands: dict[str, trimesh.Trimesh] = {}
-    for side in _SIDES:
+    for side in () if result is None else _SIDES:
         f = path / f"{side}_hand.obj"
         if f.is_file():
             hands[side] = _load_mesh(f)
