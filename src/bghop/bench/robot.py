@@ -27,18 +27,16 @@ from bghop.bench.config import BenchConfig, BenchInputError, BenchModels
 from bghop.bench.methods import EnergyMethod, MethodGrasp, PriorMethod, bench_layers
 from bghop.bench.objects import BenchObject, canonical_mesh
 from bghop.contact.optimizer import EnergyConfig
-from bghop.core.io import write_json_atomic, write_text_atomic
-from bghop.core.outputs import staged_folder
+from bghop.core.io import write_text_atomic
 from bghop.core.tables import cell, csv_text, json_safe, markdown_table, text_table
-from bghop.eval.runs import RunRecord, SampleRecord, read_run, write_run_record
+from bghop.eval.runs import RunRecord, SampleRecord, read_run
 from bghop.geometry.mesh_io import mesh_digest
-from bghop.hands.posing import HandLayers, pose_hands
+from bghop.hands.posing import HandLayers
 from bghop.hands.robot_spec import RobotSpec, load_robot_spec
 from bghop.synthesis.checks import GraspError, check_object
 from bghop.synthesis.grasp_config import GraspConfig
-from bghop.synthesis.robot import ROBOT_JSON, RobotGraspConfig, RobotGraspResult, robot_grasps
-from bghop.viz.render import COLORS, RenderMesh, contact_sheet, render_meshes
-from bghop.viz.results import CONTACT_SHEET_NAME, ResultSample, write_run
+from bghop.synthesis.robot import ROBOT_JSON, RobotGraspConfig, RobotGraspResult, human_keypoints, robot_grasps, robot_meshes
+from bghop.viz.results import ResultSample, write_run
 
 logger = logging.getLogger(__name__)
 
@@ -177,44 +175,17 @@ def _complete(folder: Path, key: dict) -> RunRecord | None:
 
 def _write(folder: Path, obj: BenchObject, spec: RobotSpec, robot: list[RobotGraspResult], record: RunRecord,
            config: RobotBenchConfig, human: list[MethodGrasp] | None, layers: dict) -> None:
-    """The folder: robot grasps only (own staged writer), or each beside its human grasp (``write_run``)."""
-    from bghop.viz.robot import robot_hand_mesh
-
-    def meshes(rg: RobotGraspResult) -> dict:
-        return {s: robot_hand_mesh(h.mjcf, h.base_pose, h.qpos) for s, h in rg.hands.items()}
-
-    if human is not None:
-        samples = [ResultSample(obj.mesh, human[rg.source].hands, title=f"{record.method} #{k} ({obj.name})",
-                                extra={"method": record.method, "object": obj.name, "rank": k,
-                                       "method_scores": human[rg.source].scores}, posed=human[rg.source].posed,
-                                robot=rg.to_json(spec.name, config.robot.physics), robot_meshes=meshes(rg),
-                                robot_title=f"{obj.name} {rg.title(k)}") for k, rg in enumerate(robot)]
-        write_run(folder, samples, record, layers=layers, render=config.render, progress=False)
-        return
-    om = obj.mesh
-    obj_rm = RenderMesh(np.asarray(om.vertices), np.asarray(om.faces), COLORS["object"])
-    with staged_folder(folder, record.kind) as stage:
-        images = []
-        for k, rg in enumerate(robot):
-            (d := stage / str(k)).mkdir()
-            om.export(d / "object.obj")
-            write_json_atomic(d / ROBOT_JSON, rg.to_json(spec.name, config.robot.physics))
-            ms = meshes(rg)
-            for s, m in ms.items():
-                m.export(d / f"{s}_robot.obj")
-            if config.render:
-                rm = [obj_rm] + [RenderMesh(np.asarray(m.vertices), np.asarray(m.faces), COLORS[f"robot_{s}"])
-                                 for s, m in ms.items()]
-                images.append(render_meshes(rm, d / "robot_render.png", title=f"{obj.name} {rg.title(k)}"))
-        if images:
-            contact_sheet(images, stage / CONTACT_SHEET_NAME, cols=4)
-        write_run_record(stage, record)
-
-
-def _keypoints(grasps: list[MethodGrasp], layers: HandLayers) -> dict[str, np.ndarray]:
-    """side → ``(B, 21, 3)`` keypoints of the human grasps (object frame, m)."""
-    posed = [g.posed if g.posed and all(s in g.posed for s in _SIDES) else pose_hands(g.hands, layers) for g in grasps]
-    return {s: np.stack([p[s].joints for p in posed]) for s in _SIDES}
+    """The folder (``write_run``): each robot grasp beside its human grasp, or robot grasps only."""
+    samples = []
+    for k, rg in enumerate(robot):
+        h = None if human is None else human[rg.source]
+        samples.append(ResultSample(obj.mesh, None if h is None else h.hands, title=f"{record.method} #{k} ({obj.name})",
+                                    extra={} if h is None else {"method": record.method, "object": obj.name, "rank": k,
+                                                                "method_scores": h.scores},
+                                    posed=None if h is None else h.posed,
+                                    robot=rg.to_json(spec.name, config.robot.physics), robot_meshes=robot_meshes(rg),
+                                    robot_title=f"{obj.name} {rg.title(k)}"))
+    write_run(folder, samples, record, layers=layers, render=config.render, progress=False)
 
 
 def run_robot_benchmark(objects: Sequence[BenchObject], robot_spec: RobotSpec | str, methods: Sequence[str],
@@ -314,7 +285,7 @@ def _run_job(name: str, obj: BenchObject, folder: Path, key: dict, spec: RobotSp
         if not human:
             raise RuntimeError("every grasp was dropped: " + "; ".join(str(d.get("reason")) for d in dropped))
     t0 = time.perf_counter()
-    kp = None if human is None else _keypoints(human, HandLayers(layers=layers))
+    kp = None if human is None else human_keypoints(human, HandLayers(layers=layers))
     robot = robot_grasps(spec, kp, obj.mesh, config.robot, device, False, n=config.n, seed=config.seed)
     robot_s = time.perf_counter() - t0
     samples = []

@@ -94,15 +94,10 @@ def _grasp(args: argparse.Namespace) -> int:
                        + "; ".join(f"#{d.index} {d.stage}: {d.reason}" for d in res.dropped))
     robot_out = None
     if robot is not None:
-        import numpy as np
+        from bghop.hands.posing import HandLayers
+        from bghop.synthesis.robot import RobotGraspConfig, human_keypoints, robot_run
 
-        from bghop.hands.posing import HandLayers, pose_hands
-        from bghop.synthesis.robot import RobotGraspConfig, robot_run
-
-        layers = HandLayers(args.mano_dir, layers=syn.layers)
-        posed = [g.posed if all(s in g.posed for s in ("right", "left")) else pose_hands(g.hands, layers)
-                 for g in res.grasps]
-        keypoints = {s: np.stack([p[s].joints for p in posed]) for s in ("right", "left")}
+        keypoints = human_keypoints(res.grasps, HandLayers(args.mano_dir, layers=syn.layers))
         robot_out = robot_run(robot, keypoints, mesh, RobotGraspConfig(simulate=not args.no_physics), device=device,
                               progress=not args.quiet)
     out = save_grasps(res, args.out, layers=syn.layers, mano_dir=args.mano_dir, render=not args.no_render,

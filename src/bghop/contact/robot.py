@@ -123,15 +123,20 @@ class RobotGrasp:
     terms: dict[str, Tensor]
 
 
+def _lay_palm(hand: RobotHand, H: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """Base rotation ``(B, 3, 3)`` and translation ``(B, 3)`` putting the robot's palm frame (finger axis,
+    normal) on the columns of ``H`` ``(B, 3, 3)`` (finger, normal, finger × normal) and its palm centre at
+    ``target`` ``(B, 3)``."""
+    centre, normal, axis = hand.palm_axes.unbind(0)
+    L = torch.stack([axis, normal, torch.cross(axis, normal, dim=0)], dim=-1)
+    R = H @ L.to(H).T
+    return R, target - (R @ centre.to(H)[:, None])[..., 0]
+
+
 def _start(hand: RobotHand, joints: Tensor, side: str, cfg: RobotFitConfig) -> tuple[Tensor, Tensor]:
     """Base rotation ``(B, 3, 3)`` and translation ``(B, 3)`` laying the robot palm on the human one."""
     H = palm_frame(joints, side)  # columns: finger, normal, finger × normal
-    centre, normal, axis = hand.palm_axes.unbind(0)
-    L = torch.stack([axis, normal, torch.cross(axis, normal, dim=0)], dim=-1)
-    R = H @ L.T
-    target = palm_center(joints) + cfg.palm_gap * H[..., 1]
-    t = target - (R @ centre[:, None])[..., 0]
-    return R, t
+    return _lay_palm(hand, H, palm_center(joints) + cfg.palm_gap * H[..., 1])
 
 
 def _tip_links(hand: RobotHand) -> Tensor:
@@ -208,16 +213,12 @@ def robot_starts(hands: Mapping[str, RobotHand], mesh: trimesh.Trimesh, n: int, 
     flip = np.where(rng.random(n) < 0.5, 1.0, -1.0)[:, None]
     out = {}
     for s, direction, axis in (("right", d, a), ("left", -d, flip * a)):
-        h = hands[s]
         reach = ((verts - centre) @ direction.T).max(0)  # the object's extent along each direction
         palm = centre + direction * (reach[:, None] + gap)
         normal = -direction
         H = np.stack([axis, normal, np.cross(axis, normal)], axis=-1)  # columns as the palm frame's
-        c, nl, al = (x.detach().cpu().double().numpy() for x in h.palm_axes)
-        L = np.stack([al, nl, np.cross(al, nl)], axis=-1)
-        R = H @ L.T
-        t = palm - (R @ c)
-        out[s] = (torch.tensor(R, dtype=torch.float32, device=device), torch.tensor(t, dtype=torch.float32, device=device))
+        R, t = _lay_palm(hands[s], torch.tensor(H, dtype=torch.float64), torch.tensor(palm, dtype=torch.float64))
+        out[s] = (R.to(device=device, dtype=torch.float32), t.to(device=device, dtype=torch.float32))
     return out
 
 
@@ -315,8 +316,9 @@ def _fit(hands: Mapping[str, RobotHand], starts: Mapping[str, tuple[Tensor, Tens
                 (hands["right"].inside_depth(pr, pl.surface, other_pairs["right"].get(pr, pl.surface)) ** 2).sum(-1)
         return terms, state
 
-    weights = {"contact": cfg.w_contact, "palm_contact": cfg.w_palm_contact, "penetration": cfg.w_penetration, "object_in_hand": cfg.w_object_in_hand,
-               "stay": cfg.w_stay if targets is not None else 0.0, "hand_hand": cfg.w_hand_hand}
+    weights = {"contact": cfg.w_contact, "palm_contact": cfg.w_palm_contact, "penetration": cfg.w_penetration,
+               "object_in_hand": cfg.w_object_in_hand, "stay": cfg.w_stay if targets is not None else 0.0,
+               "hand_hand": cfg.w_hand_hand}
     # 3. contact
     opt = optimiser(cfg.contact_lr_scale)
     for _ in range(cfg.contact_steps):

@@ -46,6 +46,7 @@ from bghop.eval.robot_physics import (
     simulate_robot_grasp,
 )
 from bghop.hands.robot import RobotHand
+from bghop.hands.posing import HandLayers, pose_hands
 from bghop.hands.robot_spec import RobotSpec
 from bghop.viz.results import ROBOT_JSON
 
@@ -60,8 +61,12 @@ __all__ = [
     "rank_robot_grasps",
     "robot_grasps",
     "robot_run",
+    "robot_meshes",
+    "human_keypoints",
 ]
 
+#: the two hands of a robot grasp
+_SIDES = ("right", "left")
 
 
 @dataclass(frozen=True)
@@ -206,9 +211,28 @@ class RobotRun:
 
     def meshes(self, grasp: RobotGraspResult) -> dict[str, trimesh.Trimesh]:
         """side → the posed robot hand's visual mesh (object frame, metres)."""
-        from bghop.viz.robot import robot_hand_mesh
+        return robot_meshes(grasp)
 
-        return {s: robot_hand_mesh(h.mjcf, h.base_pose, h.qpos) for s, h in grasp.hands.items()}
+
+def robot_meshes(grasp: RobotGraspResult) -> dict[str, trimesh.Trimesh]:
+    """side → the posed robot hand's visual mesh of ``grasp`` (object frame, metres)."""
+    from bghop.viz.robot import robot_hand_mesh
+
+    return {s: robot_hand_mesh(h.mjcf, h.base_pose, h.qpos) for s, h in grasp.hands.items()}
+
+
+def human_keypoints(grasps, layers: HandLayers) -> dict[str, np.ndarray]:
+    """``"right"``/``"left"`` → ``(B, 21, 3)`` keypoints of two-hand human grasps (object frame, m): each
+    grasp's ``posed`` hands when it has both, else its ``hands`` posed with ``layers``.
+
+    Args:
+        grasps: objects with ``hands`` (:class:`~bghop.hands.params.Hands`) and ``posed`` (side →
+            :class:`~bghop.hands.posing.PosedHand`, possibly empty or None): synthesis or benchmark grasps.
+        layers: the hand layers.
+    """
+    posed = [g.posed if g.posed and all(s in g.posed for s in _SIDES) else pose_hands(g.hands, layers)
+             for g in grasps]
+    return {s: np.stack([p[s].joints for p in posed]) for s in _SIDES}
 
 
 def robot_run(robot: RobotSpec, keypoints: Mapping[str, np.ndarray | torch.Tensor], mesh: trimesh.Trimesh,

@@ -64,7 +64,8 @@ class ResultSample:
 
     Attributes:
         object_mesh: metres.
-        hands: :class:`~bghop.hands.params.Hands` (batch 1).
+        hands: :class:`~bghop.hands.params.Hands` (batch 1); None only for a robot-only sample (``robot``
+            given): then no human files are written.
         title: caption of the render.
         extra: extra entries stored in ``hands.json`` (e.g. metrics).
         posed: the hands already posed (e.g. by the checks), written as they are; None: posed here.
@@ -75,7 +76,7 @@ class ResultSample:
     """
 
     object_mesh: trimesh.Trimesh
-    hands: Hands
+    hands: Hands | None
     title: str | None = None
     extra: dict = field(default_factory=dict)
     posed: dict[str, PosedHand] | None = None
@@ -84,7 +85,8 @@ class ResultSample:
     robot_title: str | None = None
 
     def __post_init__(self) -> None:
-        self.hands = Hands.coerce(self.hands)
+        if self.hands is not None or self.robot is None:
+            self.hands = Hands.coerce(self.hands)
 
 
 def hand_meshes(hands: Hands, layers: dict[str, HandModel] | HandLayers | None = None,
@@ -121,13 +123,15 @@ def write_result_folder(out_dir: str | os.PathLike, sample: ResultSample, layers
 def _write_result_files(folder: Path, sample: ResultSample, layers: dict[str, HandModel] | None,
                         mano_dir: str | os.PathLike | None, render: bool) -> None:
     sample.object_mesh.export(folder / "object.obj")
-    meshes = ({s: h.mesh for s, h in sample.posed.items()} if sample.posed is not None
-              else hand_meshes(sample.hands, layers, mano_dir))
-    for side, m in meshes.items():
-        m.export(folder / f"{side}_hand.obj")
-    save_hands_json(folder / "hands.json", sample.hands, extra=sample.extra or None)
     obj = RenderMesh(np.asarray(sample.object_mesh.vertices), np.asarray(sample.object_mesh.faces), COLORS["object"])
-    if render:
+    meshes = {}
+    if sample.hands is not None:
+        meshes = ({s: h.mesh for s, h in sample.posed.items()} if sample.posed is not None
+                  else hand_meshes(sample.hands, layers, mano_dir))
+        for side, m in meshes.items():
+            m.export(folder / f"{side}_hand.obj")
+        save_hands_json(folder / "hands.json", sample.hands, extra=sample.extra or None)
+    if render and sample.hands is not None:
         rm = [obj] + [RenderMesh(np.asarray(m.vertices), np.asarray(m.faces), COLORS[s]) for s, m in meshes.items()]
         render_meshes(rm, folder / "render.png", title=sample.title)
     if sample.robot is not None:
@@ -210,7 +214,7 @@ def write_run(out_dir: str | os.PathLike, samples: list[ResultSample], record: R
             (stage / str(k)).mkdir()
             _write_result_files(stage / str(k), s, layers, mano_dir, render)
             rec.name = str(k)
-            rec.hands_digest = hands_digest(s.hands.to_json_dict())
+            rec.hands_digest = None if s.hands is None else hands_digest(s.hands.to_json_dict())
             if render:  # a robot run's contact sheet shows the robot hands
                 images.append(stage / str(k) / ("robot_render.png" if s.robot_meshes else "render.png"))
         if render and images:
