@@ -94,15 +94,15 @@ def record_path(folder: str | os.PathLike, index: int) -> Path:
 
 
 def builtin_records_dir() -> Path:
-    """The records of the default synthetic set shipped in the package (may hold only part of it)."""
+    """The records of the default synthetic set shipped in the package (all of its shards)."""
     return Path(str(resources.files("bghop") / "assets" / "synth_records"))
 
 
 def builtin_record_dirs() -> list[Path]:
-    """Every record folder shipped in the package: :func:`builtin_records_dir` and, while a repair
-    of the shipped set is being made, ``synth_records_v2`` (its finished shards) first."""
+    """Every record folder shipped in the package (today only :func:`builtin_records_dir`, the
+    records of :data:`bghop.data.synthetic.SHIPPED_SET`); empty when none is installed."""
     root = builtin_records_dir()
-    return [d for d in (root.with_name(root.name + "_v2"), root) if (d / _INDEX).is_file()]
+    return [root] if (root / _INDEX).is_file() else []
 
 
 def records_config(folder: str | os.PathLike) -> dict | None:
