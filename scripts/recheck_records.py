@@ -4,8 +4,11 @@
     python scripts/recheck_records.py --out runs/recheck --shards 0 1 2
     python scripts/recheck_records.py --out docs/records_recheck --summary-only   # the committed results
 
-The built-in set (its grasp records, ``bghop.data.records.builtin_records_dir``) was filtered with
-penetration measured one way only (hand vertices inside the object). For every recorded sample
+The first built-in set was filtered with penetration measured one way only (hand vertices inside
+the object); ``docs/records_recheck`` holds this script's results on its records (shipped until
+commit a2ba3b8; ``git show a2ba3b8^:src/bghop/assets/synth_records/...`` recovers them). The
+package now ships the repaired set's records (``bghop.data.records.builtin_records_dir``), so a
+run today re-checks the repaired set independently of the repair's own filter. For every recorded sample
 this script rebuilds its object (the same draw as the generator and the rebuild:
 ``bghop.data.synthetic.recorded_samples``), poses the recorded hands and measures the depth both
 ways (:func:`bghop.eval.metrics.grasp_metrics`). Under the current rule

@@ -1,6 +1,8 @@
 """Repair the shipped synthetic set against penetration measured both ways (issue 18, item 5).
 
-    python scripts/repair_set.py --out runs/set_v2 --records-out src/bghop/assets/synth_records_v2 --workers 2
+    git archive a2ba3b8^ src/bghop/assets/synth_records | tar -x -C runs/v1   # the first set's records
+    python scripts/repair_set.py --out runs/set_v2 --records-out runs/records_v2 --workers 2 \
+        --base-records runs/v1/src/bghop/assets/synth_records
 
 For every shard of the shipped settings (``bghop.data.synthetic.SHIPPED_SET``: the first set,
 ``SHIPPED_SET_V1``, repaired) this writes the repaired shard into ``--out``
@@ -13,7 +15,9 @@ in ``--records-out`` (commit that folder as you go) are rebuilt from it in secon
 repaired again. The depths both ways of the first set's samples are taken from
 ``--depths`` (the committed results of ``scripts/recheck_records.py``, the same measurement:
 :func:`bghop.data.repair.sample_depth`) to save about 1 s per sample; ``--depths none`` measures
-them again. The first set's records are the shipped ones (``--base-records``, default the package's).
+them again. The repair is done and the package ships its records (commit a2ba3b8): with the
+default ``--base-records`` (the package's, now the repaired set's) every shard is rebuilt from
+them; give the first set's records (above) to repair it again.
 """
 
 from __future__ import annotations
