@@ -5,7 +5,7 @@
 
 For every grasp of a grid-unfiltered two-hand set and every candidate frame this measures what
 falls outside the grid cube ``[-extent, extent]³`` (n-units): the share of each hand's 21
-keypoints, the share of the object's surface (2 mm cover, :func:`bghop.geometry.surface.surface_points`),
+keypoints, the share of the object's surface (5 mm cover, :func:`bghop.geometry.surface.surface_points`),
 and whether the grasp is whole (every keypoint and ≥ 99 % of the surface inside), plus the voxel
 sizes the frame implies for the 64³ object SDF and the 16³ hand fields. Candidates:
 
@@ -68,7 +68,7 @@ def measure(folder: Path) -> list[dict]:
         if not rec["grasps"]:
             continue
         obj = build_object(rec["spec"])
-        surf = surface_points(obj.mesh, spacing=0.002)
+        surf = surface_points(obj.mesh, spacing=0.005)
         for g in rec["grasps"]:
             hands = {s: HandParams.from_json_dict(g["hands"][s]) for s in ("right", "left")}
             with torch.no_grad():

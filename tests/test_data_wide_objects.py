@@ -103,3 +103,15 @@ def test_two_hand_scale_draws_a_two_hand_size():
     assert grab.two_hand_scale(trimesh.creation.box(extents=(0.7, 0.1, 0.1)), rng) == 1.0
 
 
+
+
+def test_the_optimisers_surface_samples_cover_a_long_wide_pipe():
+    """A 55 cm pipe of 10 cm diameter (object 22 of scripts/two_hand_grasps.py) once made the
+    optimiser's start fail: its 2 mm surface cover needed more points than allowed."""
+    from bghop.contact.capsules import object_samples
+
+    pipe = make_wide_object("pipe", 2086936051)
+    assert pipe.mesh.extents.max() > 0.55
+    pts = object_samples(pipe.mesh)
+    assert 1000 < len(pts) <= 32768
+    assert np.abs(pts.numpy()).max(0)[0] > 0.27  # it reaches both ends

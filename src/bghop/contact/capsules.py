@@ -130,7 +130,13 @@ def object_samples(mesh: trimesh.Trimesh, spacing: float = 0.004, max_points: in
     if pts is None:
         h = max(spacing, float(np.sqrt(max(float(mesh.area), 1e-12) / max_points)))
         while True:
-            cover = surface_points(mesh, h / 2)
+            try:
+                cover = surface_points(mesh, h / 2)
+            except ValueError as e:  # the cover itself would be too large (a long, wide object): coarser
+                if "needs more than" not in str(e):
+                    raise
+                h *= 1.25
+                continue
             first = _first_per_cell(cover, h)
             if len(first) <= max_points:
                 break
