@@ -109,3 +109,26 @@ def test_atomic_save_failure_leaves_old_file_and_no_temp(tmp_path, monkeypatch):
     with pytest.raises(MeshError, match="suffix"):
         save_mesh_atomic(mesh, tmp_path / "noext")
     assert os.listdir(tmp_path) == ["m.ply"]
+
+
+def test_mujoco_primitive_matches_the_geom_sizes():
+    """MuJoCo's half sizes become full extents; both detail levels give closed meshes of the same size."""
+    mujoco = pytest.importorskip("mujoco")
+    from bghop.geometry.mesh_io import mujoco_primitive
+
+    G = mujoco.mjtGeom
+    box = mujoco_primitive(G.mjGEOM_BOX, np.array([0.1, 0.2, 0.3]))
+    np.testing.assert_allclose(box.extents, [0.2, 0.4, 0.6])
+    for detail in ("fine", "coarse"):
+        cap = mujoco_primitive(G.mjGEOM_CAPSULE, np.array([0.02, 0.05, 0.0]), detail=detail)
+        np.testing.assert_allclose(cap.extents, [0.04, 0.04, 0.14], atol=1e-9)
+        ell = mujoco_primitive(G.mjGEOM_ELLIPSOID, np.array([0.1, 0.05, 0.02]), detail=detail)
+        np.testing.assert_allclose(ell.extents, [0.2, 0.1, 0.04], atol=1e-9)
+        cyl = mujoco_primitive(G.mjGEOM_CYLINDER, np.array([0.03, 0.1, 0.0]), detail=detail)
+        assert cyl.is_watertight and abs(cyl.extents[2] - 0.2) < 1e-9
+    fine = mujoco_primitive(G.mjGEOM_SPHERE, np.array([0.05, 0, 0]), detail="fine")
+    coarse = mujoco_primitive(G.mjGEOM_SPHERE, np.array([0.05, 0, 0]), detail="coarse")
+    assert len(fine.vertices) > len(coarse.vertices)
+    assert mujoco_primitive(G.mjGEOM_PLANE, np.array([1.0, 1.0, 0.1])) is None
+    with pytest.raises(ValueError, match="detail"):
+        mujoco_primitive(G.mjGEOM_BOX, np.ones(3), detail="medium")

@@ -29,6 +29,7 @@ import numpy as np
 import trimesh
 
 from bghop.data.objects import ObjectSample
+from bghop.geometry.mesh_io import mujoco_primitive
 
 logger = logging.getLogger(__name__)
 
@@ -99,25 +100,6 @@ def _check_name(name: str) -> str:
     return name
 
 
-def _primitive(kind: int, size: np.ndarray) -> trimesh.Trimesh | None:
-    import mujoco
-
-    t = mujoco.mjtGeom
-    if kind == t.mjGEOM_BOX:
-        return trimesh.creation.box(extents=2 * size[:3])
-    if kind == t.mjGEOM_SPHERE:
-        return trimesh.creation.icosphere(subdivisions=3, radius=size[0])
-    if kind == t.mjGEOM_CYLINDER:
-        return trimesh.creation.cylinder(radius=size[0], height=2 * size[1], sections=32)
-    if kind == t.mjGEOM_CAPSULE:
-        return trimesh.creation.capsule(radius=size[0], height=2 * size[1], count=[32, 16])
-    if kind == t.mjGEOM_ELLIPSOID:
-        s = trimesh.creation.icosphere(subdivisions=3, radius=1.0)
-        s.apply_scale(size[:3])
-        return s
-    return None
-
-
 def _visual_pieces(folder: Path) -> list[trimesh.Trimesh]:
     """The object's visual geoms as meshes in its body frame (metres), compiled by MuJoCo."""
     import mujoco
@@ -143,7 +125,7 @@ def _visual_pieces(folder: Path) -> list[trimesh.Trimesh]:
             f0, nf = m.mesh_faceadr[k], m.mesh_facenum[k]
             piece = trimesh.Trimesh(m.mesh_vert[v0:v0 + nv].astype(np.float64), m.mesh_face[f0:f0 + nf], process=True)
         else:
-            piece = _primitive(int(m.geom_type[g]), m.geom_size[g].astype(np.float64))
+            piece = mujoco_primitive(int(m.geom_type[g]), m.geom_size[g], detail="fine")
             if piece is None:
                 continue
         pose = np.eye(4)

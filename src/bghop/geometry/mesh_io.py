@@ -28,8 +28,8 @@ from bghop.geometry.sdf import SDFError, surface_closure
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MeshError", "load_mesh", "save_mesh_atomic", "mesh_digest", "check_closed", "MAX_EXTENT_M", "MIN_EXTENT_M",
-           "MIN_CLOSURE"]
+__all__ = ["MeshError", "load_mesh", "save_mesh_atomic", "mesh_digest", "check_closed", "mujoco_primitive",
+           "MAX_EXTENT_M", "MIN_EXTENT_M", "MIN_CLOSURE"]
 
 # Units check, on the largest side of the axis-aligned bounding box after ``scale``.
 #: Largest plausible object, metres. Hands hold things up to about a metre (a chair, a box); a
@@ -233,3 +233,38 @@ def mesh_digest(mesh: trimesh.Trimesh) -> str:
     h.update(np.ascontiguousarray(mesh.vertices, dtype=np.float64).tobytes())
     h.update(np.ascontiguousarray(mesh.faces, dtype=np.int64).tobytes())
     return h.hexdigest()
+
+
+#: tessellation of :func:`mujoco_primitive` per detail level: (icosphere subdivisions, cylinder sections,
+#: capsule [sections, rings]). "fine" builds object geometry (GRAB objects: SDFs and surface samples),
+#: "coarse" draws robot links in the viewer.
+_PRIMITIVE_DETAIL = {"fine": (3, 32, (32, 16)), "coarse": (2, 16, (12, 12))}
+
+
+def mujoco_primitive(kind: int, size: np.ndarray, detail: str = "fine") -> trimesh.Trimesh | None:
+    """A MuJoCo primitive geom as a mesh in the geom's own frame (m).
+
+    ``kind`` is a ``mujoco.mjtGeom`` value; ``size`` is MuJoCo's ``geom_size`` row (half sizes; for a
+    capsule or cylinder radius then half length along z). Box, sphere, ellipsoid, capsule and cylinder
+    are built; planes, height fields and meshes give None. ``detail`` is ``"fine"`` or ``"coarse"``.
+    """
+    import mujoco
+
+    if detail not in _PRIMITIVE_DETAIL:
+        raise ValueError(f"detail must be one of {sorted(_PRIMITIVE_DETAIL)}, got {detail!r}")
+    subdiv, sections, capsule_count = _PRIMITIVE_DETAIL[detail]
+    size = np.asarray(size, dtype=np.float64)
+    G = mujoco.mjtGeom
+    if kind == G.mjGEOM_BOX:
+        return trimesh.creation.box(extents=2 * size[:3])
+    if kind == G.mjGEOM_SPHERE:
+        return trimesh.creation.icosphere(subdivisions=subdiv, radius=size[0])
+    if kind == G.mjGEOM_ELLIPSOID:
+        m = trimesh.creation.icosphere(subdivisions=subdiv, radius=1.0)
+        m.vertices = m.vertices * size[:3]
+        return m
+    if kind == G.mjGEOM_CAPSULE:
+        return trimesh.creation.capsule(height=2 * size[1], radius=size[0], count=list(capsule_count))
+    if kind == G.mjGEOM_CYLINDER:
+        return trimesh.creation.cylinder(radius=size[0], height=2 * size[1], sections=sections)
+    return None

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import trimesh
 
+from bghop.geometry.mesh_io import mujoco_primitive
 from bghop.hands.robot_spec import RobotSpecError, load_robot_spec, resolve_mjcf
 from bghop.viz.render import COLORS, RenderMesh
 
@@ -82,26 +83,6 @@ def _asset(model: Any, key: tuple[str, int], mesh_id: int, cell: float | None) -
         f = np.asarray(model.mesh_face[fa:fa + fn], dtype=np.int64)
         _MESHES[k] = _cluster(v, f, cell) if cell else (v, f)
     return _MESHES[k]
-
-
-def _primitive(kind: int, size: np.ndarray) -> trimesh.Trimesh | None:
-    """A MuJoCo primitive geom of ``size`` (MuJoCo's half sizes, m) in its own frame; None for planes etc."""
-    import mujoco
-
-    G = mujoco.mjtGeom
-    if kind == G.mjGEOM_BOX:
-        return trimesh.creation.box(extents=2 * size[:3])
-    if kind == G.mjGEOM_SPHERE:
-        return trimesh.creation.icosphere(subdivisions=2, radius=size[0])
-    if kind == G.mjGEOM_ELLIPSOID:
-        m = trimesh.creation.icosphere(subdivisions=2, radius=1.0)
-        m.vertices = m.vertices * size[:3]
-        return m
-    if kind == G.mjGEOM_CAPSULE:  # size: radius, half length of the cylinder part (along z)
-        return trimesh.creation.capsule(height=2 * size[1], radius=size[0], count=[12, 12])
-    if kind == G.mjGEOM_CYLINDER:
-        return trimesh.creation.cylinder(radius=size[0], height=2 * size[1], sections=16)
-    return None
 
 
 def _root(model: Any, mjcf: Path) -> int:
@@ -175,7 +156,7 @@ def robot_hand_mesh(mjcf: str | os.PathLike, base_pose: np.ndarray, qpos: dict[s
         if kind == int(mujoco.mjtGeom.mjGEOM_MESH):
             v, f = _asset(model, key, int(model.geom_dataid[g]), cell)
         else:
-            prim = _primitive(kind, model.geom_size[g])
+            prim = mujoco_primitive(kind, model.geom_size[g], detail="coarse")
             if prim is None:
                 logger.debug("%s: geom %r of type %d is not drawn", mjcf.name, model.geom(g).name, kind)
                 continue
