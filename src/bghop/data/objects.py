@@ -140,16 +140,20 @@ def _pan(rng):
     return _union(body, handle), {"radius": r, "handle_length": L}
 
 
-def _pot(rng):
-    r, h, w = _u(rng, 0.1, 0.16), _u(rng, 0.12, 0.22), MIN_WALL
-    body = _container(r, r, h, w)
-    parts = [body]
+def _side_handles(r: float, h: float, arc_radius: float, thickness: float) -> list[trimesh.Trimesh]:
+    """Two handle arcs arching outwards at ±x from a pot of radius ``r`` and height ``h`` (m), at 80 % height."""
+    out = []
     for sx in (1.0, -1.0):
-        hd = _handle_arc(0.025, 0.007)
+        hd = _handle_arc(arc_radius, thickness)
         hd.apply_transform(trimesh.transformations.rotation_matrix(sx * np.pi / 2, [0, 1, 0]))  # arch outwards
         hd.apply_translation([sx * (r - 0.002), 0, h * 0.8])
-        parts.append(hd)
-    return _union(*parts), {"radius": r, "height": h}
+        out.append(hd)
+    return out
+
+
+def _pot(rng):
+    r, h, w = _u(rng, 0.1, 0.16), _u(rng, 0.12, 0.22), MIN_WALL
+    return _union(_container(r, r, h, w), *_side_handles(r, h, 0.025, 0.007)), {"radius": r, "height": h}
 
 
 def _bucket(rng):
@@ -260,7 +264,12 @@ def make_object(category: str, seed: int | np.random.Generator = 0) -> ObjectSam
     if category not in CATEGORIES:
         raise ValueError(f"unknown object category {category!r}; choose one of {', '.join(CATEGORIES)}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    out = CATEGORIES[category](rng)
+    return _finish(category, CATEGORIES[category](rng))
+
+
+def _finish(category: str, out: tuple) -> ObjectSample:
+    """A category builder's ``(mesh, params[, parts])`` as an :class:`ObjectSample`: centred on the
+    bounding box (parts moved with it), checked watertight, outward normals."""
     mesh, params = out[0], out[1]
     parts = out[2] if len(out) > 2 else {}
     center = mesh.bounds.mean(0)

@@ -16,7 +16,8 @@ from typing import Callable
 import numpy as np
 import trimesh
 
-from bghop.data.objects import CATEGORIES, MIN_WALL, ObjectSample, _container, _handle_arc, _u, _union, make_object
+from bghop.data.objects import (CATEGORIES, MIN_WALL, ObjectSample, _container, _finish, _side_handles, _u, _union,
+                                make_object)
 
 __all__ = ["WIDE_CATEGORIES", "TWO_HAND_CATEGORIES", "wide_category_names", "make_wide_object", "MAX_WIDE_EXTENT"]
 
@@ -40,13 +41,7 @@ def _crate(rng):
 
 def _stockpot(rng):
     r, h = _u(rng, 0.14, 0.22), _u(rng, 0.18, 0.32)
-    parts = [_container(r, r, h, MIN_WALL)]
-    for sx in (1.0, -1.0):
-        hd = _handle_arc(0.03, 0.008)
-        hd.apply_transform(trimesh.transformations.rotation_matrix(sx * np.pi / 2, [0, 1, 0]))  # arch outwards
-        hd.apply_translation([sx * (r - 0.002), 0, h * 0.8])
-        parts.append(hd)
-    return _union(*parts), {"radius": r, "height": h}
+    return _union(_container(r, r, h, MIN_WALL), *_side_handles(r, h, 0.03, 0.008)), {"radius": r, "height": h}
 
 
 def _pipe(rng):
@@ -96,10 +91,4 @@ def make_wide_object(category: str, seed: int | np.random.Generator = 0) -> Obje
     if category not in WIDE_CATEGORIES:
         raise ValueError(f"unknown object category {category!r}; choose one of {', '.join(wide_category_names())}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    mesh, params = WIDE_CATEGORIES[category](rng)
-    mesh.apply_translation(-mesh.bounds.mean(0))
-    if not mesh.is_watertight:  # pragma: no cover - guarded by tests for every category
-        raise RuntimeError(f"generated {category} mesh is not watertight")
-    if mesh.volume < 0:
-        mesh.invert()
-    return ObjectSample(mesh=mesh, category=category, params=params)
+    return _finish(category, WIDE_CATEGORIES[category](rng))
