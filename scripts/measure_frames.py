@@ -12,7 +12,8 @@ sizes the frame implies for the 64³ object SDF and the 16³ hand fields. Candid
 * ``right`` — G-HOP's frame: centred 8 cm from the right index MCP in the right hand's axes
   (:mod:`bghop.fields.frame`), at its upstream scale (0.6 m cube) and larger;
 * ``palms`` — the same axes, centred midway between the two hands' frame centres;
-* ``object`` — the object's own axes, centred on its bounding box.
+* ``object`` — the object's principal axes, centred on its box in those axes
+  (:func:`bghop.fields.frame.object_frame`, as the encoder's ``"object"`` anchor).
 
 The frames differ only by where the cube sits and how large it is; round-trip accuracy and the
 prior's validation loss need the frame inside the encoder and are measured separately.
@@ -35,7 +36,7 @@ EXTENT = 1.5  # n-units, as upstream; the side is 2 * EXTENT / scale
 
 def _frames(hands, layers, mesh) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Candidate frame kinds → ``(R, c)``: axes (columns, in the object frame) and centre (metres)."""
-    from bghop.fields.frame import compute_oTh, frame_center, hand_rest_joints
+    from bghop.fields.frame import compute_oTh, frame_center, hand_rest_joints, object_frame
 
     out, centres, R = {}, {}, None
     for side in ("right", "left"):
@@ -48,7 +49,8 @@ def _frames(hands, layers, mesh) -> dict[str, tuple[np.ndarray, np.ndarray]]:
             R = oTh[:3, :3].numpy()
     out["right"] = (R, centres["right"])
     out["palms"] = (R, (centres["right"] + centres["left"]) / 2)
-    out["object"] = (np.eye(3), np.asarray(mesh.bounds.mean(0)))
+    oTa = object_frame(np.asarray(mesh.vertices), np.asarray(mesh.faces))
+    out["object"] = (oTa[:3, :3], oTa[:3, 3])
     return out
 
 

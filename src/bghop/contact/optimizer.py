@@ -46,10 +46,11 @@ _LEGACY: dict[str, tuple[str, str]] = {
     "wrap_curl": ("init", "wrap_curl"), "skin_stride": ("objective", "skin_stride"),
     "thin_depth": ("objective", "thin_depth"), "contact_weights": ("objective", "contact_weights"),
     "w_object_in_hand": ("objective", "w_object_in_hand"), "init_back_off": ("init", "back_off"),
+    "init_span": ("init", "span"),
 }
 #: keys of the flat layout written only when they differ from this value, the value of the
 #: versions before them (so the identity of a set made then is unchanged)
-_OLD_VALUES: dict[str, float] = {"w_object_in_hand": 0.0, "init_back_off": 0.0}
+_OLD_VALUES: dict[str, float] = {"w_object_in_hand": 0.0, "init_back_off": 0.0, "init_span": 0.0}
 
 
 @dataclass(frozen=True, init=False)

@@ -40,8 +40,8 @@ from bghop.hands.params import HAND_PARAM_SIZES, HandParams
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RecordError", "GraspRecord", "record_path", "read_record", "find_record", "export_records",
-           "builtin_records_dir", "builtin_record_dirs", "records_config", "shard_record"]
+__all__ = ["RecordError", "GraspRecord", "record_path", "read_record", "find_record", "grasp_identity", "same_grids",
+           "export_records", "builtin_records_dir", "builtin_record_dirs", "records_config", "shard_record"]
 
 RECORD_FORMAT = 1
 _WIDTH = sum(HAND_PARAM_SIZES.values())  # 61
@@ -152,11 +152,31 @@ def read_record(path: str | os.PathLike) -> GraspRecord:
     return GraspRecord(path, index, arrays, meta, stats)
 
 
+#: settings that say how grasps are stored as grids, not which grasps a set holds
+_GRID_KEYS = ("grid", "bimanual_grid")
+
+
+def grasp_identity(config: dict) -> dict:
+    """A set's settings without its grid settings (also in the sets it repairs): two sets with the same
+    grasp identity hold the same grasps, so records of one rebuild the other in its own grid frame."""
+    d = {k: v for k, v in json.loads(json.dumps(config)).items() if k not in _GRID_KEYS}
+    if isinstance(d.get("repair_of"), dict):
+        d["repair_of"] = grasp_identity(d["repair_of"])
+    return d
+
+
+def same_grids(a: dict, b: dict) -> bool:
+    """Whether two sets' settings store their grasps in the same grids."""
+    a, b = json.loads(json.dumps(a)), json.loads(json.dumps(b))
+    return all(a.get(k) == b.get(k) for k in _GRID_KEYS)
+
+
 def find_record(folder: str | os.PathLike, job: Any, config: dict) -> GraspRecord | None:
     """The record of shard ``job`` (a :class:`~bghop.data.synthetic.ShardJob`) in ``folder`` when
-    the folder was made with ``config`` and the record matches the job's kind and size, else None."""
+    the folder was made with the same grasps as ``config`` (:func:`grasp_identity`: its grid settings
+    may differ, the grids are encoded again) and the record matches the job's kind and size, else None."""
     cfg = records_config(folder)
-    if cfg is None or cfg != json.loads(json.dumps(config)):
+    if cfg is None or grasp_identity(cfg) != grasp_identity(config):
         return None
     path = record_path(folder, job.index)
     if not path.is_file():

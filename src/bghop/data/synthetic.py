@@ -8,7 +8,8 @@ same objects and initialisations from ``seed + k``), so:
 * jobs run anywhere — in this process, in a process pool (``workers``), or on a Ray cluster
   (``executor="ray"``) — through the same function, :func:`generate_shard`.
 
-Each job repeatedly draws an object (category uniformly, random dimensions), optimises a batch
+Each job repeatedly draws an object (from the configured library, :mod:`bghop.data.library`: by
+default one of the 21 procedural categories uniformly, random dimensions), optimises a batch
 of grasps (:func:`bghop.contact.optimizer.optimize_grasps`), and walks its candidates from the
 lowest energy up, keeping those that pass the checks of :mod:`bghop.eval` (every hand in
 contact, penetration at most ``max_penetration_m``, hand–hand intersection under
@@ -35,9 +36,10 @@ import trimesh
 from bghop.contact.energies import ObjectSDF
 from bghop.contact.optimizer import EnergyConfig, optimize_grasps
 from bghop.core.io import write_json_atomic
-from bghop.data.objects import ObjectSample, category_names, make_object
+from bghop.data.library import LIBRARIES, draw_object, object_name
+from bghop.data.objects import ObjectSample
 from bghop.data.prompts import prompt
-from bghop.data.records import GraspRecord, RecordError, find_record, records_config
+from bghop.data.records import GraspRecord, RecordError, find_record, grasp_identity, records_config, same_grids
 from bghop.data.shards import TRUNCATION, Manifest, Sample, shard_path, shard_stats_path, write_shard
 from bghop.eval.grip import GripConfig, check_grip
 from bghop.eval.physics import PhysicsConfig
@@ -79,7 +81,11 @@ class SynthConfig:
             (:func:`bghop.eval.grip.check_grip`).
         seed: base seed.
         hand: hand kind.
-        energy, physics, grid: component settings.
+        energy, physics, grid: component settings (``grid``: the interaction grid of the samples).
+        library: the objects drawn (:data:`bghop.data.library.LIBRARIES`): ``"base"`` (the 21 procedural
+            categories) or ``"two_hand"`` (wide procedural categories and GRAB objects).
+        bimanual_grid: the grid of the two-hand samples when it differs from ``grid`` (e.g. a frame
+            anchored to the object, while one-hand samples keep G-HOP's right-hand frame); None: ``grid``.
         repair_of: None, or the settings of a set this one repairs (:mod:`bghop.data.repair`):
             each shard is that set's shard without the samples that fail today's checks, filled
             back to its count with new draws made with these settings. The shipped set
@@ -102,10 +108,21 @@ class SynthConfig:
     physics: PhysicsConfig = PhysicsConfig()
     grid: GridSettings = GridSettings()
     repair_of: "SynthConfig | None" = None
+    library: str = "base"
+    bimanual_grid: GridSettings | None = None
+
+    def __post_init__(self) -> None:
+        if self.library not in LIBRARIES:
+            raise ValueError(f"unknown object library {self.library!r}; use one of {', '.join(LIBRARIES)}")
+
+    def grid_for(self, bimanual: bool) -> GridSettings:
+        """The grid of two-hand (``bimanual``) or one-hand samples."""
+        return self.bimanual_grid if bimanual and self.bimanual_grid is not None else self.grid
 
     def to_dict(self) -> dict:
         """Plain JSON-able settings (the identity that records and data folders are matched by;
-        ``repair_of`` only when set, so settings written before it existed keep their identity)."""
+        ``repair_of``, ``library`` and ``bimanual_grid`` only when set, so settings written before they
+        existed keep their identity)."""
         d = asdict(self)
         d["energy"] = self.energy.to_dict()
         d["physics"] = self.physics.to_dict()
@@ -114,6 +131,12 @@ class SynthConfig:
             d.pop("repair_of")
         else:
             d["repair_of"] = self.repair_of.to_dict()
+        if self.library == "base":
+            d.pop("library")
+        if self.bimanual_grid is None:
+            d.pop("bimanual_grid")
+        else:
+            d["bimanual_grid"] = self.bimanual_grid.to_dict()
         return d
 
     def lineage(self) -> list["SynthConfig"]:
@@ -128,6 +151,11 @@ class SynthConfig:
         """:meth:`lineage` as stored in ``config.json`` and ``records.json`` (tuples as lists):
         the settings a record folder usable for these settings was made with."""
         return [json.loads(json.dumps(c.to_dict())) for c in self.lineage()]
+
+    def grasp_lineage(self) -> list[dict]:
+        """:meth:`stored_lineage` without the grid settings (:func:`bghop.data.records.grasp_identity`):
+        records made with any of these rebuild this set's shards, in this set's grids."""
+        return [grasp_identity(d) for d in self.stored_lineage()]
 
 
 #: the first built-in set (issue 14): energy without the object-in-hand term, penetration
@@ -194,12 +222,10 @@ def _draw_objects(job: ShardJob, cfg: SynthConfig) -> Iterator[tuple[str, str, O
     that are not hand-sized; the object id counts every draw (``"<category>-<shard>-<draw>"``).
     """
     rng = np.random.default_rng([cfg.seed, job.index])
-    cats = category_names()
     attempts = 0
     while True:
         attempts += 1
-        cat = str(rng.choice(cats))
-        obj = make_object(cat, rng)
+        cat, obj = draw_object(cfg.library, rng)
         if not job.bimanual and not _hand_sized(obj.mesh, cfg):
             continue
         yield f"{cat}-{job.index}-{attempts}", cat, obj, int(rng.integers(1 << 31))
@@ -230,7 +256,7 @@ def recorded_samples(job: ShardJob, cfg: SynthConfig,
 
 def recorded_sample(obj: ObjectSample, hands: Hands, obj_id: str, entry: dict, cfg: SynthConfig) -> Sample:
     """A recorded sample (``entry``: its record's ``{"text", "meta"}``) with its grids encoded again."""
-    grid = encode_grid(obj.mesh, hands, cfg.grid, truncate=TRUNCATION)
+    grid = encode_grid(obj.mesh, hands, cfg.grid_for(hands.bimanual), truncate=TRUNCATION)
     return Sample(object_sdf=grid.object_sdf, right_field=grid.right_field, left_field=grid.left_field,
                   text=entry["text"], object_id=obj_id, hands=grid.hands, nTo=grid.nTo, meta=entry["meta"])
 
@@ -248,7 +274,11 @@ def _rebuild_shard(job: ShardJob, cfg: SynthConfig, out: Path, record: GraspReco
     path = shard_path(out, job.index)
     sha = write_shard(path, samples)  # type: ignore[arg-type]
     stats = {**record.stats, "sha1": sha, "rebuilt": True, "rebuild_seconds": time.perf_counter() - t0}
-    if sha != record.stats.get("sha1"):
+    made = records_config(record.path.parent)
+    if made is not None and not same_grids(made, cfg.to_dict()):
+        stats["recorded_sha1"] = record.stats.get("sha1")  # the same grasps in another grid frame
+        stats["regridded"] = True
+    elif sha != record.stats.get("sha1"):
         logger.warning("shard %d rebuilt from its record differs from the recorded file (sha1 %s, recorded %s): "
                        "same grasps, but the grids came out differently (other library versions?)",
                        job.index, sha[:10], str(record.stats.get("sha1"))[:10])
@@ -355,7 +385,7 @@ def fill_shard(job: ShardJob, cfg: SynthConfig, samples: list[Sample],
             hp, curl, m, stab = check.hands, check.squeeze, check.metrics, check.stability
             hands = Hands.from_params(hp, cfg.hand)
             try:
-                grid = encode_grid(obj.mesh, hands, cfg.grid, truncate=TRUNCATION)
+                grid = encode_grid(obj.mesh, hands, cfg.grid_for(hands.bimanual), truncate=TRUNCATION)
             except ValueError as e:
                 logger.debug("skip: %s", e)
                 continue
@@ -431,12 +461,13 @@ def synthesize(out: str | os.PathLike, cfg: SynthConfig, workers: int = 1, execu
     out.mkdir(parents=True, exist_ok=True)
     _check_same_config(out, cfg)
     folders = _record_folders(records)
-    lineage = cfg.stored_lineage()
+    lineage = cfg.grasp_lineage()
     for folder in folders:
         rc = records_config(folder)
         if rc is None:
             raise ValueError(f"{folder} is not a grasp-record folder (no records.json); "
                              "make one with `bghop data records DATA --out DIR`")
+        rc = grasp_identity(rc)
         if rc not in lineage:
             want = lineage[0]
             diff = sorted(k for k in set(rc) | set(want) if rc.get(k) != want.get(k))

@@ -1,8 +1,9 @@
 """Encode an (object mesh, hands) pair into an interaction grid, and decode it back.
 
-The object SDF is sampled on a ``sdf_resolution³`` grid (64 upstream) spanning the right
-hand's normalised frame ``[-extent, extent]³``; distances are in **n units** (1 n = 0.2 m),
-unclamped (models clamp at ±0.2 n and divide by 0.2 themselves). The hands' skeletal fields
+The object SDF is sampled on a ``sdf_resolution³`` grid (64 upstream) spanning the normalised
+frame's ``[-extent, extent]³`` (G-HOP's frame around the right hand, or one anchored between the
+palms or to the object: :mod:`bghop.fields.frame`); distances are in **n units** (1 n = 0.2 m at
+G-HOP's scale), unclamped (models clamp at ±0.2 n and divide by 0.2 themselves). The hands' skeletal fields
 are on the coarser ``FieldConfig.resolution³`` grid (16). The transform ``nTo`` from the
 object's frame into ``n`` is kept, so decoding returns everything in the object's frame.
 """
@@ -23,7 +24,7 @@ from bghop.core.io import write_bytes_atomic
 from bghop.core.rotations import matrix_to_axis_angle
 from bghop.core.transforms import invert_transform
 from bghop.fields.fit import FitConfig, recover_hands
-from bghop.fields.frame import compute_oTh, hand_rest_joints, nTh_from_joints
+from bghop.fields.frame import compute_oTh, hand_rest_joints, nTh_from_joints, object_frame
 from bghop.fields.skeletal import FieldConfig, bimanual_keypoints_n, skeletal_field
 from bghop.geometry.grid import GridSpec
 from bghop.geometry.sdf import mesh_to_sdf_grid, sdf_grid_to_mesh
@@ -208,8 +209,13 @@ def encode_grid(
     right = hands.right.to(torch.float64)
     left = hands.left.to(torch.float64) if hands.left is not None else None
     layers = {s: h.to(torch.float64) for s, h in layers.items()}
+    oTa = None
+    if cfg.frame.anchor == "object":
+        oTa = torch.as_tensor(object_frame(np.asarray(mesh.vertices), np.asarray(mesh.faces)), dtype=torch.float64)
+    if cfg.frame.anchor == "palms" and left is None:
+        raise GridError("a grid with the 'palms' frame needs both hands; give a left hand or use the right-hand frame")
     with torch.no_grad():
-        kp = bimanual_keypoints_n(layers["right"], right, layers["left"], left, cfg)
+        kp = bimanual_keypoints_n(layers["right"], right, layers["left"], left, cfg, object_oTa=oTa)
     nTo = kp.nTo[0].cpu().numpy()
     # the object must fit in the grid
     v_n = trimesh.transform_points(np.asarray(mesh.vertices, dtype=np.float64), nTo)
@@ -218,15 +224,17 @@ def encode_grid(
     if outside_m > OUTSIDE_TOLERANCE_M:
         raise GridError(
             f"the object falls outside the grid by {outside_m * 100:.1f} cm (the grid is a "
-            f"{2 * cfg.frame.extent / cfg.frame.scale:.2f} m cube around the right hand); move the right hand "
-            "closer to the object, or check the mesh units (--scale)")
+            f"{cfg.frame.side_m:.2f} m cube {cfg.frame.where}); move the hands closer to the object, or check the mesh "
+            "units (--scale)")
     if outside_m > 0:
         logger.warning("the object pokes out of the grid by %.1f mm; that part is cut off", outside_m * 1000)
-    if left is not None:
-        inside = (kp.left[0, 1:].abs() <= cfg.frame.extent).all(-1).float().mean().item()
+    for side, k in (("right", kp.right), ("left", kp.left)):
+        if k is None:
+            continue
+        inside = (k[0, 1:].abs() <= cfg.frame.extent).all(-1).float().mean().item()
         if inside < 1.0:
-            logger.warning("%.0f%% of the left hand's keypoints lie outside the grid; its field loses them",
-                           100 * (1 - inside))
+            logger.warning("%.0f%% of the %s hand's keypoints lie outside the grid; its field loses them",
+                           100 * (1 - inside), side)
     sdf = mesh_to_sdf_grid(mesh, settings.sdf_spec, transform=nTo, max_distance=truncate)
     with torch.no_grad():
         fr = skeletal_field(kp.right[:, 1:], cfg)[0].float().cpu().numpy()
@@ -253,15 +261,26 @@ def decode_grid(grid: EncodedGrid, mano_dir: str | os.PathLike | None = None,
     fl = torch.as_tensor(grid.left_field, dtype=torch.float64)[None] if grid.left_field is not None else None
     rec = recover_hands(layers["right"], fr, layers["left"] if fl is not None else None, fl, cfg, fit)
     with torch.no_grad():
-        j_h = hand_rest_joints(layers["right"], rec.right.pose, rec.right.betas)
-        oTh = oTn @ nTh_from_joints(j_h, cfg.frame)
-        # oTh carries the scale 1/s·s = 1: nTh scales by s, oTn by 1/s
-        right = hand_params_in(layers["right"], oTh, rec.right.pose, rec.right.betas)
-        left = None
-        if rec.left is not None:
-            hTl = compute_oTh(layers["left"], rec.left.global_orient, rec.left.transl, rec.left.betas)
-            left = hand_params_in(layers["left"], oTh @ hTl, rec.left.pose, rec.left.betas).to(torch.float32)
-        hands = Hands(grid.hand_kind, right.to(torch.float32), left)
+        if rec.frame == "m":  # both hands were placed in the grid: m = n / s
+            s = cfg.frame.scale
+            oTm = oTn @ torch.diag(torch.tensor([s, s, s, 1.0], dtype=torch.float64))
+            placed = {}
+            for side, p in (("right", rec.right), ("left", rec.left)):
+                if p is None:
+                    continue
+                mTh = compute_oTh(layers[side], p.global_orient, p.transl, p.betas)
+                placed[side] = hand_params_in(layers[side], oTm @ mTh, p.pose, p.betas).to(torch.float32)
+            hands = Hands(grid.hand_kind, placed["right"], placed.get("left"))
+        else:
+            j_h = hand_rest_joints(layers["right"], rec.right.pose, rec.right.betas)
+            oTh = oTn @ nTh_from_joints(j_h, cfg.frame)
+            # oTh carries the scale 1/s·s = 1: nTh scales by s, oTn by 1/s
+            right = hand_params_in(layers["right"], oTh, rec.right.pose, rec.right.betas)
+            left = None
+            if rec.left is not None:
+                hTl = compute_oTh(layers["left"], rec.left.global_orient, rec.left.transl, rec.left.betas)
+                left = hand_params_in(layers["left"], oTh @ hTl, rec.left.pose, rec.left.betas).to(torch.float32)
+            hands = Hands(grid.hand_kind, right.to(torch.float32), left)
     lr = float(rec.left_residual[0]) if rec.left_residual is not None else None
     return DecodedGrid(object_mesh=mesh, hands=hands, right_residual=float(rec.right_residual[0]), left_residual=lr)
 

@@ -11,6 +11,11 @@
 
 Works for any :class:`~bghop.hands.base.HandModel`. Results are expressed in the **right
 hand's frame h** (metres): the right hand has ``global_orient = transl = 0``.
+
+In a grid whose frame is not anchored to the right hand (``FrameConfig.anchor`` ``"palms"`` or
+``"object"``), the right hand's placement is unknown too: both hands are fitted as the left one is
+(step 3), and the results are expressed in the frame ``m = n / s`` (the grid's axes and centre,
+metres).
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from bghop.hands.frames import hand_translation
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FitConfig", "RecoveredHands", "fit_right_hand", "fit_left_hand", "recover_hands", "ROOT_KEYPOINTS"]
+__all__ = ["FitConfig", "RecoveredHands", "fit_right_hand", "fit_left_hand", "fit_placed_hand", "recover_hands",
+           "ROOT_KEYPOINTS"]
 
 #: keypoints that move only with the global transform and shape: thumb1 (CMC) and finger MCPs
 ROOT_KEYPOINTS = (1, 5, 9, 13, 17)
@@ -61,19 +67,22 @@ class FitConfig:
 
 @dataclass
 class RecoveredHands:
-    """Hands recovered from an interaction grid, in the right hand's frame ``h`` (metres).
+    """Hands recovered from an interaction grid (metres), in the frame ``frame`` names.
 
     Attributes:
-        right: right-hand parameters (``global_orient``/``transl`` are zero).
-        left: left-hand parameters relative to the right hand, or None.
+        right: right-hand parameters (``global_orient``/``transl`` zero in frame ``"h"``).
+        left: left-hand parameters, or None.
         right_residual: ``(B,)`` RMS keypoint residual of the right fit, n units.
         left_residual: ``(B,)`` likewise for the left, or None.
+        frame: ``"h"`` the right hand's own frame (grids anchored to the right hand), or ``"m"`` the
+            grid's frame in metres, ``m = n / s`` (other anchors).
     """
 
     right: HandParams
     left: HandParams | None
     right_residual: Tensor
     left_residual: Tensor | None
+    frame: str = "h"
 
 
 def _lbfgs(params: list[Tensor], closure_loss, iters: int) -> None:
@@ -210,6 +219,14 @@ def fit_left_hand(
     return out, resid, valid
 
 
+def fit_placed_hand(hand: HandModel, field: Tensor, field_cfg: FieldConfig = FieldConfig(),
+                    cfg: FitConfig = FitConfig()) -> tuple[HandParams, Tensor, Tensor]:
+    """Fit a hand of either side whose placement in the grid is unknown (:func:`fit_left_hand` with the
+    grid's centre as the origin): parameters in ``m = n / s`` (metres), the RMS keypoint residual ``(B,)``
+    in n units, and whether enough of the hand lay inside the grid ``(B,)``."""
+    return fit_left_hand(hand, field, field.new_zeros(field.shape[0], 3), field_cfg, cfg)
+
+
 def recover_hands(
     right_hand: HandModel,
     right_field: Tensor,
@@ -228,13 +245,26 @@ def recover_hands(
         field_cfg: field settings the fields were made with.
         cfg: fit settings.
     Returns:
-        :class:`RecoveredHands` in the right hand's frame ``h``.
+        :class:`RecoveredHands` in the right hand's frame ``h``, or in ``m = n / s`` when the grid's frame
+        is not anchored to the right hand.
     """
+    if left_field is not None and left_hand is None:
+        raise ValueError("a left field needs a left hand layer")
+    if field_cfg.frame.anchor != "right_hand":
+        fits = {"right": fit_placed_hand(right_hand, right_field, field_cfg, cfg)}
+        if left_field is not None:
+            fits["left"] = fit_placed_hand(left_hand, left_field, field_cfg, cfg)
+        for side, (_, _, valid) in fits.items():
+            if not bool(valid.all()):
+                logger.warning("%d of %d %s-hand fields have fewer than 3 root keypoints inside the grid; "
+                               "those hands are unreliable", int((~valid).sum()), len(valid), side)
+        left = fits.get("left")
+        return RecoveredHands(right=fits["right"][0], left=None if left is None else left[0],
+                              right_residual=fits["right"][1], left_residual=None if left is None else left[1],
+                              frame="m")
     right, r_res = fit_right_hand(right_hand, right_field, field_cfg, cfg)
     left, l_res = None, None
     if left_field is not None:
-        if left_hand is None:
-            raise ValueError("a left field needs a left hand layer")
         with torch.no_grad():
             c = frame_center(hand_rest_joints(right_hand, right.pose, right.betas), field_cfg.frame)
         left, l_res, valid = fit_left_hand(left_hand, left_field, c, field_cfg, cfg)

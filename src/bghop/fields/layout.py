@@ -24,7 +24,7 @@ class InteractionGrid:
     Attributes:
         object: ``(B, C_obj, R, R, R)`` object latent (or SDF) channels.
         right: ``(B, 20, R, R, R)`` right-hand skeletal field.
-        left: ``(B, 20, R, R, R)`` left-hand field in the right hand's frame, or None (single-hand).
+        left: ``(B, 20, R, R, R)`` left-hand field in the grid's frame, or None (single-hand).
     """
 
     object: Tensor

@@ -1,9 +1,9 @@
-"""Skeletal distance fields of one or two hands in the right hand's normalised frame.
+"""Skeletal distance fields of one or two hands in the normalised frame (:mod:`bghop.fields.frame`).
 
 For each of the 20 non-wrist keypoints ``k_j`` (n units) the field holds, at every grid
 point ``x``, ``min(|x − k_j|², clamp)`` with ``clamp = 0.12`` n² as upstream (G-HOP), i.e.
-the field saturates ~7 cm from a keypoint. The left hand's keypoints are first mapped into
-the right hand's frame ``n``. Everything is differentiable w.r.t. the hand parameters.
+the field saturates ~7 cm from a keypoint at G-HOP's scale. Both hands' keypoints are first mapped
+into the grid's frame ``n`` (by default the right hand's; see ``FrameConfig.anchor``). Everything is differentiable w.r.t. the hand parameters.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from bghop.core.transforms import apply_transform, invert_transform
-from bghop.fields.frame import FrameConfig, compute_oTh, hand_rest_joints, nTh_from_joints
+from bghop.fields.frame import FrameConfig, compute_oTh, hand_rest_joints, nTh_from_joints, nTo_from_axes, palms_axes
 from bghop.fields.layout import NUM_HAND_CHANNELS
 from bghop.geometry.grid import grid_coordinates
 from bghop.hands.base import HandModel
@@ -109,7 +109,7 @@ def keypoints_from_field(field: Tensor, cfg: FieldConfig = FieldConfig(), margin
 
 @dataclass
 class BimanualKeypoints:
-    """Keypoints of both hands in the right hand's ``n`` frame.
+    """Keypoints of both hands in the grid's ``n`` frame.
 
     Attributes:
         right: ``(B, 21, 3)`` n units.
@@ -128,26 +128,46 @@ def bimanual_keypoints_n(
     left_hand: HandModel | None = None,
     left: HandParams | None = None,
     cfg: FieldConfig = FieldConfig(),
+    object_oTa: Tensor | None = None,
 ) -> BimanualKeypoints:
-    """Map both hands' keypoints into the right hand's normalised frame.
+    """Map both hands' keypoints into the normalised frame ``n`` of ``cfg.frame`` (its anchor).
 
     Args:
         right_hand, left_hand: hand layers.
         right, left: parameters in a common frame ``o`` (metres); ``left`` may be None.
         cfg: field settings.
+        object_oTa: ``(4, 4)`` the object's frame in ``o`` (:func:`bghop.fields.frame.object_frame`);
+            required when the frame is anchored to the object.
     Returns:
         :class:`BimanualKeypoints`.
     """
-    j_h = hand_rest_joints(right_hand, right.pose, right.betas)
-    nTh = nTh_from_joints(j_h, cfg.frame)
-    oTh = compute_oTh(right_hand, right.global_orient, right.transl, right.betas)
-    nTo = nTh @ invert_transform(oTh)
-    kr = apply_transform(nTh, j_h)
-    kl = None
-    if left is not None:
-        if left_hand is None:
-            raise ValueError("left hand parameters given without a left hand layer")
-        j_o = left_hand.keypoints(left.pose, left.global_orient, left.transl, left.betas)
-        kl = apply_transform(nTo, j_o)
-    return BimanualKeypoints(right=kr, left=kl, nTo=nTo)
-
+    if left is not None and left_hand is None:
+        raise ValueError("left hand parameters given without a left hand layer")
+    anchor = cfg.frame.anchor
+    if anchor == "right_hand":
+        j_h = hand_rest_joints(right_hand, right.pose, right.betas)
+        nTh = nTh_from_joints(j_h, cfg.frame)
+        oTh = compute_oTh(right_hand, right.global_orient, right.transl, right.betas)
+        nTo = nTh @ invert_transform(oTh)
+        kr = apply_transform(nTh, j_h)
+        kl = None
+        if left is not None:
+            j_o = left_hand.keypoints(left.pose, left.global_orient, left.transl, left.betas)
+            kl = apply_transform(nTo, j_o)
+        return BimanualKeypoints(right=kr, left=kl, nTo=nTo)
+    j_r = right_hand.keypoints(right.pose, right.global_orient, right.transl, right.betas)
+    j_l = None if left is None else left_hand.keypoints(left.pose, left.global_orient, left.transl, left.betas)
+    B = j_r.shape[0]
+    if anchor == "palms":
+        if left is None:
+            raise ValueError("the 'palms' frame needs both hands; single-hand grids use the 'right_hand' frame")
+        R, c = palms_axes(compute_oTh(right_hand, right.global_orient, right.transl, right.betas), j_r,
+                          compute_oTh(left_hand, left.global_orient, left.transl, left.betas), j_l, cfg.frame)
+    else:  # object
+        if object_oTa is None:
+            raise ValueError("the 'object' frame needs the object's frame (bghop.fields.frame.object_frame(mesh))")
+        oTa = torch.as_tensor(object_oTa, dtype=j_r.dtype, device=j_r.device).reshape(-1, 4, 4).expand(B, 4, 4)
+        R, c = oTa[:, :3, :3], oTa[:, :3, 3]
+    nTo = nTo_from_axes(R, c, cfg.frame)
+    return BimanualKeypoints(right=apply_transform(nTo, j_r), left=None if j_l is None else apply_transform(nTo, j_l),
+                             nTo=nTo)

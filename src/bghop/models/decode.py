@@ -1,7 +1,8 @@
 """Sampled grids → :class:`~bghop.fields.encode.EncodedGrid` (object SDF decoded by the autoencoder).
 
-The object frame of a generated sample is the right hand's normalised frame expressed in
-metres (``nTo`` = uniform scale ``s``): the object is centred where the grid is, and
+The object frame of a generated sample is the grid's normalised frame expressed in metres
+(``nTo`` = uniform scale ``s``; the right hand's frame, or the object's own axes when the prior's grid
+is anchored to the object): the object is centred where the grid is, and
 :func:`bghop.fields.encode.decode_grid` turns the result into a mesh and both hands' parameters.
 """
 

@@ -3,8 +3,9 @@
 Pipeline (G-HOP §4.3 / BG-HOP, adapted to a CPU budget):
 
 1. **Checks** before any optimisation (:func:`~bghop.synthesis.checks.check_object`): the object
-   must fit the prior's grid (a ``2·extent/scale`` = 0.6 m cube around the right hand) and be
-   larger than a fingertip (1 cm).
+   must fit the prior's grid (a ``2·extent/scale`` cube: 0.6 m around the right hand in G-HOP's
+   frame, or the frame the prior was trained with, e.g. 0.8 m around the object;
+   :mod:`bghop.fields.frame`) and be larger than a fingertip (1 cm).
 2. **Initialisation** (:func:`bghop.contact.init.initial_hands`): ``N`` diverse starts, relaxed
    hands whose palms face the object centre from random directions, ``offset`` off the bounding
    box; the left hand starts on the opposite side with its own random roll.
@@ -333,7 +334,7 @@ class GraspSynthesizer:
         cfg = self.config
         sdf = ObjectSDF(mesh, resolution=cfg.sdf_resolution, margin=cfg.sdf_margin, device=self.device)
         timings["object_sdf"] = time.perf_counter() - t0
-        builder = InteractionGridBuilder(self.layers, settings, sdf, self.autoencoder)
+        builder = InteractionGridBuilder(self.layers, settings, sdf, self.autoencoder, mesh=mesh)
         if init is None:
             v = initial_grasps(self.layers, mesh, n, seed, cfg.init, self.device)
         else:

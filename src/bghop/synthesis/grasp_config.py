@@ -171,7 +171,11 @@ class GraspConfig:
                    sdf_resolution=sdf_resolution, sdf_margin=sdf_margin)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """JSON-ready; the start's ``span`` only when set, so runs written before it keep their identity."""
+        d = asdict(self)
+        if not d["init"].get("span"):
+            d["init"].pop("span", None)
+        return d
 
 
 def with_iterations(config: GraspConfig, sds: int | None = None, refine: int | None = None) -> GraspConfig:

@@ -10,9 +10,11 @@ Grasp synthesis optimises, per grasp of a batch:
 
 :class:`InteractionGridBuilder` turns this state into exactly the grid a training sample is
 made of (:func:`bghop.fields.encode.encode_grid`), but differentiably: the object's SDF is
-resampled on the 64³ grid of the right hand's normalised frame ``n`` from a grid computed once
-around the object (:class:`~bghop.contact.energies.ObjectSDF`, trilinear), encoded by the
-object autoencoder, and both hands' skeletal fields are computed from their keypoints in ``n``.
+resampled on the 64³ grid of the normalised frame ``n`` from a grid computed once around the
+object (:class:`~bghop.contact.energies.ObjectSDF`, trilinear), encoded by the object autoencoder,
+and both hands' skeletal fields are computed from their keypoints in ``n``. Where ``n`` is anchored
+to the object (``FrameConfig.anchor == "object"``) it does not move with the hands: the object's SDF
+is computed exactly on the grid once and encoded once per builder, and only the fields change.
 """
 
 from __future__ import annotations
@@ -29,12 +31,13 @@ from bghop.contact.energies import ObjectSDF
 from bghop.contact.init import InitConfig, initial_hands
 from bghop.core.config import legacy_parts
 from bghop.core.rotations import axis_angle_to_matrix, matrix_to_axis_angle, matrix_to_rot6d, rot6d_to_matrix
-from bghop.core.transforms import apply_transform, invert_transform
+from bghop.core.transforms import apply_transform, invert_transform, scale_transform
 from bghop.fields.encode import GridSettings, hand_params_in
-from bghop.fields.frame import frame_center
+from bghop.fields.frame import frame_center, nTo_from_axes, object_frame, palms_axes
 from bghop.fields.layout import InteractionGrid
 from bghop.fields.skeletal import skeletal_field
 from bghop.geometry.grid import grid_coordinates
+from bghop.geometry.sdf import mesh_to_sdf_grid
 from bghop.hands.base import HandModel, HandOutput
 from bghop.hands.frames import hand_transform, hand_translation, rest_wrist
 from bghop.hands.params import HandParams
@@ -136,10 +139,12 @@ class InteractionGridBuilder:
         settings: the prior's grid settings (:attr:`PriorConfig.grid_settings`).
         object_sdf: the object's SDF, metres, object frame.
         autoencoder: object autoencoder (frozen here).
+        mesh: the object mesh (metres, object frame); required when the grid's frame is anchored to
+            the object, whose grid and latent are then computed once here.
     """
 
     def __init__(self, layers: dict[str, HandModel], settings: GridSettings, object_sdf: ObjectSDF,
-                 autoencoder: ObjectAutoencoder) -> None:
+                 autoencoder: ObjectAutoencoder, mesh: trimesh.Trimesh | None = None) -> None:
         self.layers = layers
         self.settings = settings
         self.object_sdf = object_sdf
@@ -153,6 +158,24 @@ class InteractionGridBuilder:
         self._points_n = grid_coordinates(settings.sdf_resolution, -e, e, device=dev).reshape(-1, 3)
         with torch.no_grad():
             self.j0 = {s: rest_wrist(h, device=dev)[0] for s, h in layers.items()}
+        frame = settings.field.frame
+        self.anchor = frame.anchor
+        if self.anchor == "palms" and "left" not in layers:
+            raise ValueError("the 'palms' frame needs both hands")
+        #: (1, 4, 4) the fixed object-anchored nTo, and the object's (1, C, r, r, r) latent in it
+        self.fixed_nTo: Tensor | None = None
+        self.fixed_latent: Tensor | None = None
+        if self.anchor == "object":
+            if mesh is None:
+                raise ValueError("a grid anchored to the object needs the object mesh (mesh=...)")
+            oTa = torch.as_tensor(object_frame(np.asarray(mesh.vertices), np.asarray(mesh.faces)), dtype=torch.float64)
+            nTo = nTo_from_axes(oTa[None, :3, :3], oTa[None, :3, 3], frame)
+            sdf = mesh_to_sdf_grid(mesh, settings.sdf_spec, transform=nTo[0].numpy(),
+                                   max_distance=self.autoencoder.config.truncation)
+            self.fixed_nTo = nTo.to(device=dev, dtype=torch.float32)
+            with torch.no_grad():
+                grid = torch.as_tensor(np.asarray(sdf), dtype=torch.float32, device=dev)[None, None]
+                self.fixed_latent = self.autoencoder.encode(grid).mean
 
     # -- hands ---------------------------------------------------------------------------------
     def pose_hands(self, v: GraspVariables, vertices: bool = False,
@@ -226,6 +249,18 @@ class InteractionGridBuilder:
         s = self.settings.field.frame.scale
         return {side: skeletal_field(s * (j[:, 1:] - c[:, None]), self.settings.field) for side, j in joints_h.items()}
 
+    def nTo(self, v: GraspVariables, hands: PosedHands) -> Tensor:
+        """``nTo`` ``(B, 4, 4)`` of the grid's frame for these hands (any anchor)."""
+        B = v.batch_size
+        frame = self.settings.field.frame
+        if self.anchor == "object":
+            return self.fixed_nTo.expand(B, 4, 4)
+        if self.anchor == "palms":
+            oTl = hands.oTh @ rigid_from_params(v.left_rot, v.left_transl, self.j0["left"])
+            R, c = palms_axes(hands.oTh, hands.joints_o["right"], oTl, hands.joints_o["left"], frame)
+            return nTo_from_axes(R, c, frame)
+        return scale_transform(frame.scale, self.center_h(hands.joints_h["right"])) @ invert_transform(hands.oTh)
+
     def __call__(self, v: GraspVariables, latent: Tensor | None = None) -> tuple[InteractionGrid, Tensor]:
         """Build the grid.
 
@@ -233,16 +268,37 @@ class InteractionGridBuilder:
             v: the grasp state.
             latent: reuse this object latent (e.g. from a previous iteration, detached) instead
                 of re-encoding the object; the right hand's rigid pose then gets no gradient
-                from the object block.
+                from the object block. (An object-anchored grid always uses its fixed latent.)
         Returns:
             the :class:`InteractionGrid` (latent, fields; physical units) and the object latent used.
         """
         hands = self.pose_hands(v)
-        c = self.center_h(hands.joints_h["right"])
-        if latent is None:
-            latent = self.object_latent(hands.oTh, c)
-        f = self.fields(hands.joints_h, c)
+        if self.anchor == "right_hand":
+            c = self.center_h(hands.joints_h["right"])
+            if latent is None:
+                latent = self.object_latent(hands.oTh, c)
+            f = self.fields(hands.joints_h, c)
+        else:
+            nTo = self.nTo(v, hands)
+            if self.anchor == "object":
+                latent = self.fixed_latent.expand(v.batch_size, *self.fixed_latent.shape[1:])
+            elif latent is None:
+                latent = self.object_latent_n(nTo)
+            f = {side: skeletal_field(apply_transform(nTo, j)[:, 1:], self.settings.field)
+                 for side, j in hands.joints_o.items()}
         return InteractionGrid(object=latent, right=f["right"], left=f.get("left")), latent
+
+    def object_sdf_on_grid(self, nTo: Tensor) -> Tensor:
+        """The object's SDF on the grid of ``nTo`` ``(B, 4, 4)``, n units: ``(B, 1, R, R, R)`` (resampled
+        from the object's SDF; differentiable in ``nTo``)."""
+        s = self.settings.field.frame.scale
+        r = self.settings.sdf_resolution
+        p_o = apply_transform(invert_transform(nTo), self._points_n[None].expand(nTo.shape[0], -1, -1))
+        return (self.object_sdf(p_o) * s).reshape(-1, 1, r, r, r)
+
+    def object_latent_n(self, nTo: Tensor) -> Tensor:
+        """Autoencoder latent ``(B, C, r, r, r)`` of the object on the grid of ``nTo`` ``(B, 4, 4)``."""
+        return self.autoencoder.encode(self.object_sdf_on_grid(nTo)).mean
 
 
 def variables_from_params(hands: dict[str, HandParams], j0: dict[str, Tensor]) -> GraspVariables:

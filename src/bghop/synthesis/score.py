@@ -109,7 +109,7 @@ class PriorScorer:
             raise ValueError("the bimanual prior scores two-hand samples only")
         params = {s: p.to(self.device, torch.float32) for s, p in hands.items()}
         builder = InteractionGridBuilder(self.layers.for_hands(hands), self.prior.config.grid_settings,
-                                         self.object_sdf(mesh), self.autoencoder)
+                                         self.object_sdf(mesh), self.autoencoder, mesh=mesh)
         v = variables_from_params(params, builder.j0)
         grid, _ = builder(v)
         score = self.guidance.score(self.prior.normalize(grid), [prompt], levels=self.levels, seed=self.seed)

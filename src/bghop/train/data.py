@@ -64,8 +64,10 @@ def parse_source(spec: str) -> DataSource:
 as_right_hand_prompt = right_hand_prompt
 
 
-def grid_settings_of(folder: str | os.PathLike) -> GridSettings:
-    """The grid settings a data folder was built with (from its manifest).
+def grid_settings_of(folder: str | os.PathLike, bimanual: bool | None = None) -> GridSettings:
+    """The grid settings a data folder was built with (from its manifest): of its two-hand samples
+    (``bimanual=True``; a synthetic set may store them in another frame than its one-hand samples,
+    ``SynthConfig.bimanual_grid``) or of its one-hand samples (otherwise).
 
     Raises:
         FileNotFoundError: no manifest.
@@ -74,6 +76,8 @@ def grid_settings_of(folder: str | os.PathLike) -> GridSettings:
     s = Manifest.load(folder).settings
     config = s.get("config")
     d = config["grid"] if isinstance(config, dict) and "grid" in config else s.get("grid")
+    if bimanual and isinstance(config, dict) and isinstance(config.get("bimanual_grid"), dict):
+        d = config["bimanual_grid"]
     path = Path(folder) / "manifest.json"
     if d is None:
         raise ShardError(f"{path} does not record grid settings: it was not made by `bghop data synth` or "
@@ -170,7 +174,15 @@ def open_grid_data(sources: list[DataSource], bimanual: bool | None, val_every: 
         if not (folder / "manifest.json").is_file():
             raise FileNotFoundError(f"{folder} is not a bghop data folder (no manifest.json); make one with "
                                     "`bghop data synth` or `bghop data arctic`")
-        g = grid_settings_of(folder)
+        g = grid_settings_of(folder, bimanual=bimanual is True or src.right_only)
+        if src.right_only and g != grid_settings_of(folder, bimanual=False):
+            raise ValueError(f"{src.folder}@right: the two-hand samples of {folder} are stored in another grid frame "
+                             f"({g.field.frame.spec}) than single-hand samples ({grid_settings_of(folder).field.frame.spec}"
+                             f"); train the single-hand prior on its one-hand samples ({folder}) or on a folder "
+                             "rebuilt with `bghop data synth --frame right_hand@0.6`")
+        if bimanual is None and g != grid_settings_of(folder, bimanual=True):
+            logger.info("%s stores two-hand and one-hand samples in different grid frames; the autoencoder "
+                        "learns both", folder)
         if grid is None:
             grid = g
         elif g != grid:

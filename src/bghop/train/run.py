@@ -261,15 +261,26 @@ def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool
     init_state = None
     if init_from is not None:
         start = InteractionPrior.from_pretrained(init_from)
-        if start.config.bimanual != bimanual:
+        widened = start.config.bimanual != bimanual
+        if widened:
             if not bimanual:
                 raise ValueError("a bimanual prior cannot initialise a single-hand one")
             start = widen_to_bimanual(start, input_init=input_init, input_skip=input_skip)
             logger.info("widened the single-hand prior %s to the bimanual layout (input_init=%s)", init_from,
                         input_init)
-        if start.config.grid_settings != data.grid:
-            raise ValueError(f"{init_from} was trained on different grid settings than the data")
         config = replace(start.config, cfg_dropout=cfg_dropout)
+        if start.config.grid_settings != data.grid:
+            same_but_frame = replace(start.config.grid_settings, field=replace(
+                start.config.grid_settings.field, frame=data.grid.field.frame)) == data.grid
+            if not (same_but_frame and widened):
+                raise ValueError(f"{init_from} was trained on different grid settings than the data")
+            # a single-hand prior (G-HOP's frame) widened into a bimanual one on another frame: its weights are
+            # the start, the grid and the latent normalisation are the data's
+            lat = train_grid.object
+            config = replace(config, grid=data.grid.to_dict(), latent_shift=float(lat.mean()),
+                             latent_scale=float(1.0 / lat.std().clamp_min(1e-6)))
+            logger.info("widening %s (frame %s) into the data's frame %s; latent normalisation measured on the data",
+                        init_from, start.config.grid_settings.field.frame.spec, data.grid.field.frame.spec)
         init_state = start.unet.state_dict()
     else:
         stats_path = out / "latent_stats.json"
