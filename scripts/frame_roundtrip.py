@@ -14,8 +14,8 @@ Grasps, spanning 5–60 cm:
 
 * the grid-unfiltered two-hand set of ``scripts/two_hand_grasps.py`` (``--two-hand``, default
   ``docs/frames/two_hand``: 25–60 cm; never filtered by any grid);
-* the first two-hand sample of each category in the first ``--record-shards`` two-hand shards of the
-  shipped records (5–55 cm procedural objects; their grasps were kept by G-HOP's frame, so they
+* the first ``--per-category`` two-hand samples of each category in the first ``--record-shards``
+  two-hand shards of the shipped records (5–55 cm procedural objects; their grasps were kept by G-HOP's frame, so they
   say nothing about clipping — only about accuracy at smaller sizes).
 
 Writes one JSON line per grasp to ``OUT/roundtrip.jsonl`` (resumes), prints a table by object
@@ -48,7 +48,7 @@ def _settings(frame: str):
     return GridSettings(field=FieldConfig(frame=FrameConfig.with_side(float(side), anchor)))
 
 
-def grasps(two_hand: Path, record_shards: int):
+def grasps(two_hand: Path, record_shards: int, per_category: int = 3):
     """``(key, source, category, mesh, hands)`` of every grasp measured (module docstring)."""
     from bghop.data.grab import GRAB_CATEGORY_PREFIX
     from bghop.data.records import builtin_records_dir, read_record, record_path, records_config
@@ -74,16 +74,16 @@ def grasps(two_hand: Path, record_shards: int):
     made = records_config(folder)
     cfg = replace(SynthConfig(), **{k: made[k] for k in ("bimanual", "single", "shard_size", "seed", "hand",
                                                          "single_max_extent", "single_max_width")})
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
     jobs = [j for j in plan_jobs(cfg) if j.bimanual][:record_shards]
     for job in jobs:
         if not record_path(folder, job.index).is_file():
             continue
         record = read_record(record_path(folder, job.index))
         for i, obj_id, cat, obj, hands in recorded_samples(job, cfg, record):
-            if cat in seen:
+            if seen.get(cat, 0) >= per_category:
                 continue
-            seen.add(cat)
+            seen[cat] = seen.get(cat, 0) + 1
             yield f"shard-{job.index}/{i}", "shipped records", cat, obj.mesh, hands
 
 
@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--two-hand", type=Path, default=Path(__file__).parents[1] / "docs" / "frames" / "two_hand",
                     help="folder of scripts/two_hand_grasps.py")
     ap.add_argument("--record-shards", type=int, default=8, help="two-hand shards of the shipped records to draw from")
+    ap.add_argument("--per-category", type=int, default=3, help="record grasps per category (default 3)")
     ap.add_argument("--frames", nargs="+", default=list(FRAMES), help="anchor@side_m frames")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
@@ -175,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             r = json.loads(line)
             done[r["key"]] = r
     with path.open("a") as fh:
-        for key, source, cat, mesh, hands in tqdm(grasps(args.two_hand, args.record_shards), desc="grasps"):
+        for key, source, cat, mesh, hands in tqdm(grasps(args.two_hand, args.record_shards, args.per_category), desc="grasps"):
             row = done.get(key)
             missing = [f for f in args.frames if row is None or f not in row["frames"]]
             if not missing:

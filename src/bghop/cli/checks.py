@@ -29,6 +29,16 @@ __all__ = ["cpu_only", "int_in", "float_in", "add_overwrite", "add_force", "chec
 
 
 
+def frame_spec(text: str):
+    """argparse type of ``--frame ANCHOR@SIDE`` (:meth:`bghop.fields.frame.FrameConfig.from_spec`)."""
+    from bghop.fields.frame import FrameConfig
+
+    try:
+        return FrameConfig.from_spec(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
+
+
 def add_overwrite(parser: argparse.ArgumentParser) -> None:
     """``--overwrite``: write into a folder that is not a bghop run of this command."""
     parser.add_argument("--overwrite", action="store_true",

