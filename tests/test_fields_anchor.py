@@ -173,3 +173,18 @@ def test_object_anchor_encodes_the_object_once(layers, monkeypatch):
     assert calls == []
     with pytest.raises(ValueError, match="mesh"):
         InteractionGridBuilder(layers, _settings("object"), ObjectSDF(LONG_BOX, resolution=32), ae)
+
+
+def test_models_saved_before_anchors_keep_their_frame():
+    import json
+
+    from bghop.models.checkpoint import default_model_dir
+    from bghop.models.prior import PriorConfig
+
+    stored = json.loads((default_model_dir("prior") / "config.json").read_text())["config"]
+    assert "anchor" not in json.dumps(stored["grid"])  # written before anchors existed
+    cfg = PriorConfig.from_dict(stored)
+    assert cfg.grid_settings.field.frame == FrameConfig() and cfg.grid_settings.field.frame.anchor == "right_hand"
+    moved = PriorConfig.from_dict({**stored, "grid": _settings("object").to_dict()})
+    assert moved.grid_settings.field.frame.anchor == "object"
+    assert PriorConfig.from_dict(moved.to_dict()) == moved
