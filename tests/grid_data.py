@@ -173,6 +173,33 @@ class GaussianOracle:
         return eps.to(x_t.dtype)
 
 
+class MixtureOracle:
+    """The exact ε-prediction when the data is one of a few points ``x_k`` with equal probability.
+
+    The posterior over the points given ``x_t`` has weights ``w_k ∝ exp(−|x_t − √ᾱ_t x_k|² / 2(1 − ᾱ_t))``,
+    so ``E[x0 | x_t] = Σ w_k x_k`` and ``E[ε | x_t] = (x_t − √ᾱ_t E[x0 | x_t]) / √(1 − ᾱ_t)``. With two points
+    whose blocks agree (object and hands both +1, or both −1) a sample's hands follow its object.
+
+    Args:
+        alphas_cumprod: ``(T,)`` ᾱ of the prior's schedule.
+        points: ``(K, C, r, r, r)`` in the prior's normalised space.
+    """
+
+    def __init__(self, alphas_cumprod: torch.Tensor, points: torch.Tensor) -> None:
+        self.alphas_cumprod = alphas_cumprod
+        self.points = points
+
+    def __call__(self, x_t: torch.Tensor, t: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor,
+                 pooled: torch.Tensor | None = None) -> torch.Tensor:
+        a = _abar(self.alphas_cumprod, t, x_t)  # (B, 1, 1, 1, 1)
+        pts = self.points.to(x_t.device, torch.float64)  # (K, …)
+        x = x_t.double()
+        d2 = ((x[:, None] - a.sqrt()[:, None] * pts[None]) ** 2).flatten(2).sum(-1)  # (B, K)
+        w = torch.softmax(-d2 / (2 * (1 - a.flatten())[:, None]), dim=1)
+        x0 = (w.view(*w.shape, *([1] * (x.dim() - 1))) * pts[None]).sum(1)
+        return ((x - a.sqrt() * x0) / (1 - a).sqrt()).to(x_t.dtype)
+
+
 def use_oracle(prior: InteractionPrior, oracle) -> InteractionPrior:
     """Make ``prior``'s network compute ``oracle(x_t, t, tokens, mask, pooled)`` (in place; returns ``prior``).
 

@@ -188,3 +188,36 @@ def test_models_saved_before_anchors_keep_their_frame():
     moved = PriorConfig.from_dict({**stored, "grid": _settings("object").to_dict()})
     assert moved.grid_settings.field.frame.anchor == "object"
     assert PriorConfig.from_dict(moved.to_dict()) == moved
+
+
+def test_hands_sampled_for_a_held_object_come_back_in_its_frame(layers):
+    """Known answer: a prior whose exact ε is a point mass at one grasp's grid (object latent and both hands'
+    fields, object-anchored frame) gives back that grasp from `sample_grasps`, in the object's frame."""
+    from dataclasses import replace
+
+    from grid_data import PointMassOracle, tiny_prior, use_oracle
+
+    from bghop.fields.layout import InteractionGrid
+    from bghop.synthesis.conditional import ConditionalConfig, sample_grasps
+
+    torch.manual_seed(0)
+    ae = ObjectAutoencoder(AutoencoderConfig(channels=(4, 8, 8)))
+    settings = _settings("object")
+    prior = tiny_prior(True)
+    prior.config = replace(prior.config, grid=settings.to_dict())
+    hands = _ends_grasp(layers, LONG_BOX)
+    builder = InteractionGridBuilder(layers, settings, ObjectSDF(LONG_BOX, resolution=64), ae, mesh=LONG_BOX)
+    ref = encode_grid(LONG_BOX, hands, settings)
+    target = prior.normalize(InteractionGrid(object=builder.fixed_latent, right=torch.as_tensor(ref.right_field)[None],
+                                             left=torch.as_tensor(ref.left_field)[None]))[0]
+    use_oracle(prior, PointMassOracle(prior.alphas_cumprod, target))
+    v = sample_grasps(prior, ae, layers, LONG_BOX, "box", 2, config=ConditionalConfig(steps=10, known_guidance=0.0),
+                      progress=False)
+    back = builder.hand_params(v)
+    for i in range(2):
+        got = Hands("open", back["right"].index(i), back["left"].index(i))
+        assert max(_keypoint_error_mm(layers, hands, got).values()) < 5.0
+    from bghop.synthesis.checks import GraspError
+
+    with pytest.raises(GraspError, match="anchored to the object"):
+        sample_grasps(tiny_prior(True), ae, layers, LONG_BOX, "box", 1, progress=False)

@@ -30,6 +30,16 @@ def models(tmp_path_factory):
         _unzero(p)
         p.save_pretrained(root / ("bi" if bi else "single"))
     ObjectAutoencoder(AutoencoderConfig(channels=(4, 8, 8))).save_pretrained(root / "ae")
+    from bghop.fields.encode import GridSettings
+    from bghop.fields.frame import FrameConfig
+    from bghop.fields.skeletal import FieldConfig
+
+    torch.manual_seed(0)
+    unet = UNetConfig(in_channels=43, base_channels=8, channel_mult=(1, 2), attention_levels=(1,), heads=2)
+    grid = GridSettings(field=FieldConfig(frame=FrameConfig.with_side(0.8, "object")))
+    p = InteractionPrior(PriorConfig(bimanual=True, unet=unet, grid=grid.to_dict()))
+    _unzero(p)
+    p.save_pretrained(root / "bi_object")
     return root
 
 
@@ -99,6 +109,21 @@ def test_grasp_cli_end_to_end(tmp_path, models, capsys):
     assert (out / "contact_sheet.png").is_file() and (out / "1" / "render.png").is_file()
     hands = json.loads((out / "0" / "hands.json").read_text())
     assert hands["right"]["side"] == "right" and hands["left"]["kind"] == "open"
+
+
+def test_grasp_from_hands_the_prior_samples(tmp_path, models, capsys):
+    """--init prior: refused (exit 2, nothing written) for a prior in G-HOP's frame; runs end to end with a
+    prior whose grid is anchored to the object, and the run records how it started."""
+    out = tmp_path / "run"
+    assert _grasp(models, "--example", "--text", "box", "-n", "2", "--out", out, "--init", "prior") == 2
+    assert "anchored to the object" in capsys.readouterr().err and not out.exists()
+    code = main(["grasp", "--example", "--text", "box", "-n", "2", "--out", str(out), "--init", "prior",
+                 "--sds-iters", "1", "--refine-iters", "2", "--no-physics", "--quiet", "--prior",
+                 str(models / "bi_object"), "--autoencoder", str(models / "ae")])
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["settings"]["init"] == "prior" and summary["settings"]["conditional"]["steps"] == 50
+    assert len(summary["samples"]) == 2 and (out / "1" / "hands.json").is_file()
 
 
 def test_generate_cli_end_to_end(tmp_path, models, capsys, monkeypatch):

@@ -30,6 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                                   "RefineConfig.iterations)")
     p.add_argument("--guidance", type=float_in(0.0, 100.0), default=4.0, help="classifier-free guidance scale of the SDS "
                                                                "(default 4)")
+    p.add_argument("--init", choices=("random", "prior"), default="random",
+                   help="where the hands start: random = palms facing the object from random directions (default); "
+                        "prior = hands sampled from the prior for this object, its object channels held (needs a "
+                        "bimanual prior whose grid is anchored to the object)")
     p.add_argument("--no-physics", action="store_true", help="rank without the MuJoCo stability test")
     p.add_argument("--robot", default=None, metavar="ROBOT",
                    help="also retarget every grasp to a pair of robot hands and verify it in MuJoCo with the hands' "
@@ -77,6 +81,12 @@ def _grasp(args: argparse.Namespace) -> int:
     prior, ae, device = load_models(args)
     if robot is not None and not prior.config.bimanual:
         raise CLIError("--robot retargets two-hand grasps; this prior is single-hand (use a bimanual model)")
+    frame = prior.config.grid_settings.field.frame
+    if args.init == "prior" and (not prior.config.bimanual or frame.anchor != "object"):
+        raise CLIError(f"--init prior samples hands for the object with its object channels held: it needs a bimanual "
+                       f"prior whose grid is anchored to the object (this prior: "
+                       f"{'bimanual' if prior.config.bimanual else 'single-hand'}, frame {frame.spec}); use "
+                       "--init random, or train a prior on data made with `bghop data synth --frame object@0.8`")
     try:  # bad objects fail here, before any optimisation and before anything is written
         check_object(mesh, prior.config.grid_settings.field.frame)
     except GraspError as e:
@@ -86,7 +96,7 @@ def _grasp(args: argparse.Namespace) -> int:
                   rank=replace(cfg.rank, physics=not args.no_physics))
     syn = GraspSynthesizer(prior, ae, hand_kind=args.hand, mano_dir=args.mano_dir, config=cfg, device=device)
     with user_errors(GraspError):
-        res = syn(mesh, args.text, n=args.num, seed=args.seed, progress=not args.quiet)
+        res = syn(mesh, args.text, n=args.num, seed=args.seed, init=args.init, progress=not args.quiet)
     res.settings["mesh"] = str(path)
     res.settings["scale"] = args.scale
     if not res.grasps:

@@ -243,8 +243,10 @@ class InteractionPrior(nn.Module):
 
     @torch.no_grad()
     def sample(self, texts: list[str], steps: int = 50, guidance: float = 4.0, generator: torch.Generator | None = None,
-               sampler: str = "ddim", progress: bool = True, resolution: int | None = None) -> Tensor:
-        """Draw grids with classifier-free guidance.
+               sampler: str = "ddim", progress: bool = True, resolution: int | None = None,
+               known: Tensor | None = None, known_blocks: tuple[str, ...] = ("object",), resample: int = 1,
+               known_guidance: float = 0.0) -> Tensor:
+        """Draw grids with classifier-free guidance, optionally with some channel blocks held to given values.
 
         Args:
             texts: ``B`` prompts.
@@ -256,6 +258,21 @@ class InteractionPrior(nn.Module):
             sampler: ``"ddim"`` (deterministic given the start noise) or ``"ddpm"``.
             progress: show a progress bar.
             resolution: grid points per axis (default: the prior's field resolution).
+            known: ``(B, C, r, r, r)`` (or ``(1, C, r, r, r)``) network-space grid whose ``known_blocks``
+                are given (e.g. an object's normalised latent): before every step those channels are
+                replaced by the given values noised to the step's level, ``√ᾱ_t x0 + √(1−ᾱ_t) ε`` with
+                fresh noise (replacement conditioning, as RePaint without resampling), and at the end
+                by the values themselves; the other channels are sampled conditioned on them.
+            known_blocks: the layout blocks ``known`` gives (``"object"``, ``"right"``, ``"left"``).
+            resample: with ``known``, each step is taken this many times; between takes the sample is
+                noised back to the step's level (``x_t = √(ᾱ_t/ᾱ_prev) x_prev + √(1 − ᾱ_t/ᾱ_prev) ε``), so the
+                free channels harmonise with the held ones (RePaint's resampling, jumps of one step).
+                Replacement alone lets the free channels settle before the held ones, which carry
+                little signal at high noise, can steer them.
+            known_guidance: with ``known``, reconstruction guidance (Ho et al. 2022, video diffusion):
+                the free channels' x0-prediction moves by ``−w √ᾱ_t / 2 · ∇ |x0_known − x̂0_known(x_t)|²``,
+                so a free block that disagrees with the held one is pulled towards what the held block
+                implies (one backward pass through the network per step).
         Returns:
             ``(B, C, r, r, r)`` in network space, on the model's device; :meth:`denormalize` gives
             latent + fields.
@@ -267,17 +284,59 @@ class InteractionPrior(nn.Module):
         sched.set_timesteps(steps)
         cond = self.encode_text(list(texts))
         uncond = self.encode_text([""] * b)
-        x = torch.randn((b, self.layout.num_channels, r, r, r), generator=generator).to(dev)
+        shape = (b, self.layout.num_channels, r, r, r)
+        x = torch.randn(shape, generator=generator).to(dev)
+        held = None
+        if known is not None:
+            if known.shape[1:] != shape[1:] or known.shape[0] not in (1, b):
+                raise ValueError(f"known grid of shape {tuple(known.shape)} does not match samples of shape {shape}")
+            held = torch.zeros(self.layout.num_channels, dtype=torch.bool)
+            for name in known_blocks:
+                held[self.layout.slice(name)] = True
+            held = held.to(dev)
+            known = known.to(dev, x.dtype).expand(shape)
         # The scheduler's update stays on ``dev``: its coefficients are 0-d CPU tensors, which combine with
         # tensors on any device, and diffusers' ``randn_tensor`` draws the DDPM step noise from a CPU
         # generator on the CPU before moving it to ``dev``. On the CPU this is exactly the former
         # ``sched.step(eps.cpu(), t, x.cpu())`` (same operations, same noise).
         kw = {"generator": generator} if sampler == "ddpm" else {}
-        for t in tqdm(sched.timesteps, desc="sampling", disable=not progress, leave=False):
-            tt = torch.full((b,), int(t), device=dev, dtype=torch.long)
-            eps = self.guided_eps(x, tt, cond, uncond, guidance)
-            x = sched.step(eps, int(t), x, **kw).prev_sample
+        ts = [int(t) for t in sched.timesteps]
+        takes = max(1, int(resample)) if held is not None else 1
+        abar = self.alphas_cumprod.to(dev)
+        for i, t in enumerate(tqdm(ts, desc="sampling", disable=not progress, leave=False)):
+            tt = torch.full((b,), t, device=dev, dtype=torch.long)
+            for take in range(takes):
+                if held is not None:
+                    noisy = self.add_noise(known, torch.randn(shape, generator=generator).to(dev), tt)
+                    x = torch.where(held[None, :, None, None, None], noisy, x)
+                if held is not None and known_guidance > 0:
+                    eps = self._reconstruction_guided_eps(x, tt, cond, uncond, guidance, known, held, known_guidance)
+                else:
+                    eps = self.guided_eps(x, tt, cond, uncond, guidance)
+                x_prev = sched.step(eps, t, x, **kw).prev_sample
+                if take + 1 < takes:  # back to level t: x_t ~ q(x_t | x_prev)
+                    a_prev = abar[ts[i + 1]] if i + 1 < len(ts) else torch.ones((), device=dev)
+                    ratio = abar[t] / a_prev
+                    x = ratio.sqrt() * x_prev + (1 - ratio).sqrt() * torch.randn(shape, generator=generator).to(dev)
+                else:
+                    x = x_prev
+        if held is not None:
+            x = torch.where(held[None, :, None, None, None], known, x)
         return x
+
+    def _reconstruction_guided_eps(self, x: Tensor, t: Tensor, cond: TextEmbedding, uncond: TextEmbedding,
+                                   guidance: float, known: Tensor, held: Tensor, weight: float) -> Tensor:
+        """ε whose free channels' x0-prediction is corrected towards the held channels' values (see :meth:`sample`)."""
+        a = self.alphas_cumprod.to(x.device)[t].view(-1, 1, 1, 1, 1)
+        with torch.enable_grad():
+            x_in = x.detach().requires_grad_(True)
+            eps = self.guided_eps(x_in, t, cond, uncond, guidance)
+            x0 = (x_in - (1 - a).sqrt() * eps) / a.sqrt()
+            mask = held[None, :, None, None, None]
+            err = ((known - x0) ** 2 * mask).sum()
+            (grad,) = torch.autograd.grad(err, x_in)
+        x0 = x0.detach() - (weight * a.sqrt() / 2) * grad * (~mask)
+        return ((x - a.sqrt() * x0) / (1 - a).sqrt()).detach()
 
     # -- persistence ---------------------------------------------------------------------------
     def save_pretrained(self, folder: str | os.PathLike, extra: dict | None = None):

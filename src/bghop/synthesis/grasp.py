@@ -6,7 +6,9 @@ Pipeline (G-HOP §4.3 / BG-HOP, adapted to a CPU budget):
    must fit the prior's grid (a ``2·extent/scale`` cube: 0.6 m around the right hand in G-HOP's
    frame, or the frame the prior was trained with, e.g. 0.8 m around the object;
    :mod:`bghop.fields.frame`) and be larger than a fingertip (1 cm).
-2. **Initialisation** (:func:`bghop.contact.init.initial_hands`): ``N`` diverse starts, relaxed
+2. **Initialisation** (:func:`bghop.contact.init.initial_hands`; or, with ``init="prior"`` and a prior
+   anchored to the object, hands sampled from the prior for this object,
+   :mod:`bghop.synthesis.conditional`): ``N`` diverse starts, relaxed
    hands whose palms face the object centre from random directions, ``offset`` off the bounding
    box; the left hand starts on the opposite side with its own random roll.
 3. **Score distillation** (:class:`~bghop.synthesis.sds.SDSGuidance`) on all ``N`` grasps in
@@ -54,6 +56,7 @@ from bghop.hands.posing import HandLayers, PosedHand
 from bghop.models.autoencoder import ObjectAutoencoder
 from bghop.models.prior import InteractionPrior
 from bghop.synthesis.checks import MIN_OBJECT_EXTENT_M, GraspError, check_object
+from bghop.synthesis.conditional import ConditionalConfig, sample_grasps
 from bghop.synthesis.grasp_config import (
     PRECISIONS,
     GraspConfig,
@@ -184,12 +187,14 @@ class GraspSynthesizer:
         mano_dir: MANO folder for ``hand_kind="mano"``.
         config: settings.
         device: torch device for all computation.
+        conditional: how ``init="prior"`` samples hands for the object (:mod:`bghop.synthesis.conditional`).
     """
 
     def __init__(self, prior: InteractionPrior, autoencoder: ObjectAutoencoder, hand_kind: str = "open",
                  mano_dir: str | os.PathLike | None = None, config: GraspConfig = GraspConfig(),
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", conditional: ConditionalConfig = ConditionalConfig()) -> None:
         self.device = torch.device(device)
+        self.conditional = conditional
         self.prior = prior.to(self.device).eval()
         self.autoencoder = autoencoder.to(self.device).eval()
         self.config = config
@@ -309,7 +314,7 @@ class GraspSynthesizer:
 
     # -- entry point ---------------------------------------------------------------------------
     def __call__(self, mesh: trimesh.Trimesh, text: str, n: int = 8, seed: int = 0,
-                 init: GraspVariables | None = None, progress: bool = True) -> GraspSynthesisResult:
+                 init: GraspVariables | str | None = None, progress: bool = True) -> GraspSynthesisResult:
         """Synthesise ``n`` grasps of ``mesh`` in one batch and rank them.
 
         Args:
@@ -317,7 +322,9 @@ class GraspSynthesizer:
             text: object name or prompt ("box" → "grasp a box with both hands").
             n: number of grasps (one batch).
             seed: random seed (initialisations, SDS noise).
-            init: starting state instead of :func:`initial_grasps` (``n`` is then its batch size).
+            init: ``"random"`` or None (:func:`initial_grasps`), ``"prior"`` (hands sampled from the prior with
+                the object held, :func:`bghop.synthesis.conditional.sample_grasps`; a bimanual prior anchored to
+                the object), or a starting state (``n`` is then its batch size).
             progress: tqdm progress bars.
         Returns:
             :class:`GraspSynthesisResult` with the grasps best first.
@@ -335,8 +342,16 @@ class GraspSynthesizer:
         sdf = ObjectSDF(mesh, resolution=cfg.sdf_resolution, margin=cfg.sdf_margin, device=self.device)
         timings["object_sdf"] = time.perf_counter() - t0
         builder = InteractionGridBuilder(self.layers, settings, sdf, self.autoencoder, mesh=mesh)
-        if init is None:
+        init_kind = init if isinstance(init, str) else ("random" if init is None else "given")
+        if init_kind not in ("random", "prior", "given"):
+            raise GraspError(f"unknown start {init!r}: use 'random', 'prior' or GraspVariables")
+        if init_kind == "random":
             v = initial_grasps(self.layers, mesh, n, seed, cfg.init, self.device)
+        elif init_kind == "prior":
+            tp = time.perf_counter()
+            v = sample_grasps(self.prior, self.autoencoder, self.layers, mesh, text, n, seed, self.conditional,
+                              object_sdf=sdf, progress=progress)
+            timings["prior_init"] = time.perf_counter() - tp
         else:
             if init.bimanual != self.bimanual:
                 raise GraspError("the initial grasps' hand count does not match the prior")
@@ -381,6 +396,9 @@ class GraspSynthesizer:
         timings["total"] = time.perf_counter() - t0
         run = {"text": prompt, "n": n, "seed": seed, "bimanual": self.bimanual, "hand": self.hand_kind,
                "device": str(self.device), "precision": self.precision, "config": cfg.to_dict()}
+        if init_kind == "prior":  # settings written before starts could be sampled keep their identity
+            run["init"] = init_kind
+            run["conditional"] = self.conditional.to_dict()
         logger.info("grasp synthesis: %d grasps (%d dropped) in %.1f s", len(grasps), len(dropped), timings["total"])
         physics = cfg.rank.physics_config.to_dict() if cfg.rank.physics else None
         return GraspSynthesisResult(object_mesh=mesh, grasps=grasps, dropped=dropped, text=prompt, settings=run,
