@@ -52,6 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--no-input-skip", dest="input_skip", action="store_false",
                    help="leave out the per-channel input skip of a new or widened UNet (models before 2026-12-01 had none)")
     q.add_argument("--cfg-dropout", type=float_in(0.0, 1.0), default=0.2, help="empty-prompt probability (default 0.2)")
+    q.add_argument("--loss-shares", type=float_in(0.0, lo_open=True), nargs="+", default=None,
+                   metavar="SHARE",
+                   help="share of the training loss for each channel block: OBJECT RIGHT LEFT (two hands) or OBJECT "
+                        "RIGHT (--single-hand), normalised to sum 1 (default: every channel alike, so the 3 object "
+                        "channels carry 3/43 of the bimanual loss); validation losses stay unweighted")
     q.add_argument("--render-every", type=int_in(0), default=500, help="render samples every N steps (0: never)")
     q.set_defaults(func=_prior)
 
@@ -108,7 +113,8 @@ def _prior(args: argparse.Namespace) -> int:
         res = train_prior(_settings(args), args.autoencoder, bimanual=not args.single_hand,
                           unet=UNetConfig(base_channels=args.base_channels), init_from=args.init_from,
                           input_init=args.input_init, trainable="io" if args.freeze_body else "all",
-                          cfg_dropout=args.cfg_dropout, input_skip=args.input_skip)
+                          cfg_dropout=args.cfg_dropout, input_skip=args.input_skip,
+                          loss_shares=None if args.loss_shares is None else tuple(args.loss_shares))
     print(f"prior written to {res.model}")
     for k, v in sorted(res.metrics.items()):
         print(f"  {k}: {v:.5f}")

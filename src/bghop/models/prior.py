@@ -90,6 +90,9 @@ class PriorConfig:
         cfg_dropout: probability of training on the empty prompt (0.2 upstream).
         grid: the grid settings the prior was trained on (frame scale/offset/extent, resolutions, field clamp).
         hand_kind: hand model whose keypoints made the fields ("open" or "mano").
+        loss_shares: the share of the training loss each channel block carries (object, right[, left]),
+            spread evenly over its channels; None weighs every channel alike (the object's 3 latent
+            channels then carry 3/43 of the bimanual loss). Validation losses are always unweighted.
     """
 
     bimanual: bool = True
@@ -102,10 +105,18 @@ class PriorConfig:
     cfg_dropout: float = 0.2
     grid: dict = field(default_factory=lambda: GridSettings().to_dict())
     hand_kind: str = "open"
+    loss_shares: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         # canonical JSON form (tuples -> lists), so a config equals itself after a save/load round trip
         object.__setattr__(self, "grid", json.loads(json.dumps(GridSettings.from_dict(self.grid).to_dict())))
+        if self.loss_shares is not None:
+            shares = tuple(float(x) for x in self.loss_shares)
+            blocks = 3 if self.bimanual else 2
+            if len(shares) != blocks or not all(x > 0 for x in shares):
+                raise ValueError(f"loss_shares needs {blocks} positive numbers (object, right"
+                                 f"{', left' if self.bimanual else ''}), got {list(self.loss_shares)}")
+            object.__setattr__(self, "loss_shares", tuple(x / sum(shares) for x in shares))
 
     @property
     def layout(self) -> ChannelLayout:
@@ -221,8 +232,17 @@ class InteractionPrior(nn.Module):
         a = self.alphas_cumprod.to(x0.device)[t].view(-1, *([1] * (x0.dim() - 1)))
         return a.sqrt() * x0 + (1 - a).sqrt() * noise
 
+    def channel_weights(self) -> Tensor | None:
+        """``(C,)`` per-channel loss weights summing to 1 from ``config.loss_shares``, or None (uniform)."""
+        if self.config.loss_shares is None:
+            return None
+        w = torch.zeros(self.layout.num_channels)
+        for (name, size), share in zip(self.layout.blocks, self.config.loss_shares):
+            w[self.layout.slice(name)] = share / size
+        return w
+
     def training_loss(self, x0: Tensor, texts: list[str], generator: torch.Generator | None = None,
-                      cfg_dropout: float | None = None) -> Tensor:
+                      cfg_dropout: float | None = None, weighted: bool = True) -> Tensor:
         """ε-prediction MSE with classifier-free-guidance dropout of the text.
 
         Args:
@@ -230,6 +250,7 @@ class InteractionPrior(nn.Module):
             texts: ``B`` prompts; each is replaced by ``""`` with probability ``cfg_dropout``.
             generator: CPU generator for the dropout, timesteps and noise (fixed for validation).
             cfg_dropout: overrides the config's dropout (0 for validation).
+            weighted: weigh the channel blocks by ``config.loss_shares`` (validation: False).
         """
         b = x0.shape[0]
         dev = x0.device
@@ -239,7 +260,11 @@ class InteractionPrior(nn.Module):
         t = torch.randint(0, self.config.diffusion.num_train_timesteps, (b,), generator=generator, device="cpu").to(dev)
         noise = torch.randn(x0.shape, generator=generator, device="cpu").to(dev, x0.dtype)
         eps = self(self.add_noise(x0, noise, t), t, self.encode_text(texts))
-        return (eps.float() - noise.float()).pow(2).mean()
+        err = (eps.float() - noise.float()).pow(2)
+        w = self.channel_weights() if weighted else None
+        if w is None:
+            return err.mean()
+        return (err.mean(dim=(0, 2, 3, 4)) * w.to(err.device)).sum()
 
     @torch.no_grad()
     def sample(self, texts: list[str], steps: int = 50, guidance: float = 4.0, generator: torch.Generator | None = None,
@@ -389,8 +414,10 @@ def widen_to_bimanual(single: InteractionPrior, input_init: str = "zero", input_
     if single.config.unet.input_skip and not input_skip:
         raise ValueError("this single-hand prior has an input skip; widen it with input_skip=True")
     new_layout = ChannelLayout(single.config.object_channels, bimanual=True)
+    shares = single.config.loss_shares
     cfg = replace(single.config, bimanual=True, unet=replace(single.config.unet, in_channels=new_layout.num_channels,
-                                                              input_skip=input_skip))
+                                                              input_skip=input_skip),
+                  loss_shares=None if shares is None else (shares[0], shares[1], shares[1]))  # left as right
     wide = InteractionPrior(cfg, text_encoder=single._text_encoder).to(single.device)
     src = single.unet.state_dict()
     dst = wide.unet.state_dict()

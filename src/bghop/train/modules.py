@@ -121,7 +121,7 @@ def fixed_noise_loss(prior: InteractionPrior, x0: torch.Tensor, texts: list[str]
         scalar loss tensor.
     """
     g = torch.Generator().manual_seed(1000 + batch_idx)
-    return prior.training_loss(x0, texts, generator=g, cfg_dropout=0.0)
+    return prior.training_loss(x0, texts, generator=g, cfg_dropout=0.0, weighted=False)
 
 
 class PriorModule(L.LightningModule):

@@ -234,7 +234,8 @@ class PriorTrainResult:
 def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool = True,
                 unet: UNetConfig | None = None, init_from: str | os.PathLike | None = None,
                 input_init: str = "zero", trainable: str = "all", cfg_dropout: float = 0.2,
-                callbacks: list[Callback] | None = None, input_skip: bool = True) -> PriorTrainResult:
+                callbacks: list[Callback] | None = None, input_skip: bool = True,
+                loss_shares: tuple[float, ...] | None = None) -> PriorTrainResult:
     """Train the prior on ``s.data``.
 
     Args:
@@ -250,6 +251,8 @@ def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool
         callbacks: extra Lightning callbacks.
         input_skip: give a new or widened model the per-channel input skip
             (:class:`~bghop.models.unet.UNetConfig`); ignored when ``init_from`` is already bimanual.
+        loss_shares: the training loss's share per channel block (``PriorConfig.loss_shares``); None
+            keeps the start's (``init_from``) or weighs every channel alike.
     """
     out = Path(s.out)
     L.seed_everything(s.seed, workers=True)
@@ -269,6 +272,8 @@ def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool
             logger.info("widened the single-hand prior %s to the bimanual layout (input_init=%s)", init_from,
                         input_init)
         config = replace(start.config, cfg_dropout=cfg_dropout)
+        if loss_shares is not None:
+            config = replace(config, loss_shares=loss_shares)
         if start.config.grid_settings != data.grid:
             same_but_frame = replace(start.config.grid_settings, field=replace(
                 start.config.grid_settings.field, frame=data.grid.field.frame)) == data.grid
@@ -295,7 +300,7 @@ def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool
         unet_cfg = replace(unet or UNetConfig(), in_channels=layout_channels, input_skip=input_skip)
         config = PriorConfig(bimanual=bimanual, object_channels=ae.config.latent_channels, unet=unet_cfg,
                              latent_shift=stats["latent_shift"], latent_scale=stats["latent_scale"],
-                             cfg_dropout=cfg_dropout, grid=data.grid.to_dict())
+                             cfg_dropout=cfg_dropout, grid=data.grid.to_dict(), loss_shares=loss_shares)
     _write_settings(out, "prior", s, {"config": config.to_dict(), "autoencoder": str(Path(autoencoder).resolve()),
                                       "init_from": None if init_from is None else str(init_from),
                                       "input_init": input_init, "trainable": trainable})
