@@ -144,6 +144,29 @@ def test_generate_cli_end_to_end(tmp_path, models, capsys, monkeypatch):
     assert not (out / "0" / "left_hand.obj").exists()
 
 
+def test_generate_refines_the_hands_against_their_own_object(tmp_path, models, capsys, monkeypatch):
+    import importlib
+
+    gen = importlib.import_module("bghop.synthesis.generate")
+    real = gen.decode_grid
+    monkeypatch.setattr(gen, "decode_grid", lambda g, mano_dir=None, fit=None: real(
+        g, mano_dir=mano_dir, fit=FitConfig(keypoint_iters=3, field_iters=0, fit_betas=fit.fit_betas)))
+    assert main(["generate", "--text", "mug", "-n", "1", "--out", str(tmp_path / "x"), "--refine-iters", "3"]) == 2
+    assert "--refine" in capsys.readouterr().err
+    runs = {}
+    for name, extra in (("plain", []), ("refined", ["--refine", "--refine-iters", "5"])):
+        out = tmp_path / name
+        code = main(["generate", "--text", "mug", "-n", "1", "--steps", "2", "--out", str(out), "--prior",
+                     str(models / "bi"), "--autoencoder", str(models / "ae"), "--quiet", "--no-render", *extra])
+        assert code == 0, capsys.readouterr().err
+        runs[name] = (json.loads((out / "summary.json").read_text()), json.loads((out / "0" / "hands.json").read_text()))
+    summary, hands = runs["refined"]
+    assert summary["settings"]["refine"]["iterations"] == 5 and summary["settings"]["refine"]["not_refined"] == []
+    assert "refine_energy" in summary["samples"][0]["scores"]
+    assert hands["right"]["transl"] != runs["plain"][1]["right"]["transl"]  # moved by the refinement
+    assert hands["right"]["betas"] == [0.0] * 10
+
+
 def test_help_states_the_library_defaults(capsys):
     from bghop.synthesis.grasp import GraspConfig
 

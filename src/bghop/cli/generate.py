@@ -46,6 +46,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--guidance", type=float_in(0.0, 100.0), default=4.0, help="classifier-free guidance scale "
                                                                                "(default 4)")
     p.add_argument("--steps", type=int_in(1, 1000), default=50, help="DDIM sampling steps (default 50; upstream 100 respaced)")
+    p.add_argument("--refine", action="store_true",
+                   help="refine each sample's hands against its own generated object (grasp synthesis's contact "
+                        "refinement: pads onto the surface, penetration both ways, hand-hand; the mean hand shape)")
+    p.add_argument("--refine-iters", type=int_in(1, 100000), default=None,
+                   help="refinement iterations with --refine (default 150, RefineConfig.iterations)")
     add_common(p, _generate)
 
 
@@ -123,13 +128,22 @@ def _check_common(args: argparse.Namespace, command: str, inputs: tuple = ()) ->
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from bghop.synthesis.generate import GenerateConfig, generate, save_generation
+    from dataclasses import replace
+
+    from bghop.synthesis.generate import GenerateConfig, generate, refine_generated, save_generation
 
     _check_common(args, "generate")
+    if args.refine_iters is not None and not args.refine:
+        raise CLIError("--refine-iters needs --refine")
     prior, ae, device = load_models(args)
     cfg = GenerateConfig(steps=args.steps, guidance=args.guidance, hand_kind=args.hand)
+    if args.refine:  # refinement keeps the mean shape: fit the fields with it too
+        cfg = replace(cfg, fit=replace(cfg.fit, fit_betas=False))
     res = generate(prior, ae, args.text, n=args.num, config=cfg, seed=args.seed, device=device,
                    mano_dir=args.mano_dir, progress=not args.quiet)
+    if args.refine and res.samples:
+        refine_generated(res, prior, ae, iterations=args.refine_iters, mano_dir=args.mano_dir, device=device,
+                         progress=not args.quiet)
     if not res.samples:
         why = res.failed[0]["reason"] if res.failed else ""
         raise CLIError(f"none of the {args.num} samples could be decoded ({why}); "

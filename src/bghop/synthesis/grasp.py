@@ -66,7 +66,7 @@ from bghop.synthesis.grasp_config import (
     with_iterations,
 )
 from bghop.synthesis.guard import DroppedGrasp, NaNGuard
-from bghop.synthesis.hoi import GraspVariables, InteractionGridBuilder, initial_grasps
+from bghop.synthesis.hoi import GraspVariables, InteractionGridBuilder, initial_grasps, variables_from_params
 from bghop.synthesis.output import grasp_summary, save_grasps
 from bghop.synthesis.prompts import expand_prompt
 from bghop.synthesis.score import PriorScorer
@@ -288,6 +288,32 @@ class GraspSynthesizer:
         with torch.no_grad():
             value = self._energy(objective, builder, v, anchor)
         return v.clone(), value
+
+    def refine(self, mesh: trimesh.Trimesh, hands: dict[str, HandParams], progress: bool = False
+               ) -> tuple[dict[str, HandParams], ObjectiveValue, list[DroppedGrasp]]:
+        """Stage 4 alone: the contact refinement of given hands on ``mesh`` (e.g. generated hands against
+        their generated object, ``bghop generate --refine``).
+
+        Args:
+            mesh: the object, metres.
+            hands: ``{side: HandParams}`` in the object's frame, batch ``B`` (``betas`` are not refined and
+                are taken as zero, as in grasp synthesis).
+            progress: progress bar.
+        Returns:
+            the refined hands (``betas`` zero), the objective's value per grasp, and the grasps dropped
+            for non-finite values.
+        """
+        from bghop.fields.encode import GridSettings
+
+        cfg = self.config
+        sdf = ObjectSDF(mesh, resolution=cfg.sdf_resolution, margin=cfg.sdf_margin, device=self.device)
+        builder = InteractionGridBuilder(self.layers, GridSettings(), sdf, self.autoencoder)  # no grid is built
+        v = variables_from_params({s: hands[s].to(self.device, torch.float32) for s in self.sides}, builder.j0)
+        dropped: list[DroppedGrasp] = []
+        guard = NaNGuard(v, dropped, list(range(v.batch_size)))
+        objective = GraspObjective(sdf, self.layers, mesh, cfg.refine.objective, self.device)
+        v, value = self._refine(builder, v, objective, guard, progress)
+        return builder.hand_params(v), value, dropped
 
     def _rank(self, mesh: trimesh.Trimesh, hands: dict[str, HandParams], keep: list[int], ids: list[int],
               sds_scores: Tensor, value: ObjectiveValue, progress: bool) -> list[Grasp]:
