@@ -76,3 +76,24 @@ def test_records_rebuild_the_same_grasps_in_another_frame(tmp_path, fast_physics
     # the settings differ only in the grid: records of other grasps are still refused
     with pytest.raises(ValueError, match="other settings"):
         synth.synthesize(tmp_path / "x", replace(moved, inits=3), progress=False, records=tmp_path / "rec")
+
+
+def test_the_shipped_two_hand_records_are_found_by_the_documented_command():
+    """``bghop data synth --library two_hand --bimanual 3000 --single 0 --frame object@0.8`` rebuilds the
+    shipped two-hand records instead of optimising them again; the base set's command finds only its own."""
+    from bghop.cli.data import synth_config
+    from bghop.cli.main import build_parser
+    from bghop.data.records import builtin_record_dirs, grasp_identity, records_config
+
+    dirs = {d.name: d for d in builtin_record_dirs()}
+    assert set(dirs) == {"synth_records", "synth_records_two_hand"}
+
+    def found(argv):
+        cfg = synth_config(build_parser().parse_args(["data", "synth", *argv, "--out", "x"]))
+        return {n for n, d in dirs.items() if grasp_identity(records_config(d)) in cfg.grasp_lineage()}
+
+    two = found(["--library", "two_hand", "--bimanual", "3000", "--single", "0", "--frame", "object@0.8"])
+    assert two == {"synth_records_two_hand"}
+    assert found(["--library", "two_hand", "--bimanual", "3000", "--single", "0"]) == {"synth_records_two_hand"}
+    assert found([]) == {"synth_records"}
+    assert found(["--library", "two_hand", "--bimanual", "3000", "--single", "0", "--seed", "1"]) == set()

@@ -6,9 +6,13 @@ import argparse
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bghop.cli.checks import add_overwrite, check_out_folder, check_resumable_out, cpu_only, float_in, frame_spec, int_in
 from bghop.cli.main import CLIError, add_common, command_group, user_errors
+
+if TYPE_CHECKING:
+    from bghop.data.synthetic import SynthConfig
 
 logger = logging.getLogger(__name__)
 
@@ -91,18 +95,12 @@ def _arctic(args: argparse.Namespace) -> int:
     return 0
 
 
-def _synth(args: argparse.Namespace) -> int:
+def synth_config(args: argparse.Namespace) -> SynthConfig:
+    """The :class:`~bghop.data.synthetic.SynthConfig` that ``bghop data synth`` ARGS runs (the shipped
+    set's, repairs included, when the arguments are its defaults)."""
     from dataclasses import replace
 
-    from bghop.data.synthetic import SHIPPED_SET, SynthConfig, synthesize
-
-    if args.bimanual + args.single == 0:
-        raise CLIError("ask for at least one sample (--bimanual N and/or --single M)")
-    check_resumable_out(args.out, "synthetic data folder", ("config.json", "manifest.json"))
-    cpu_only(args, "data synth")
-    if args.records is not None and not (Path(args.records) / "records.json").is_file():
-        raise CLIError(f"--records {args.records} is not a record folder (no records.json): give a folder written by "
-                       "`bghop data records`")
+    from bghop.data.synthetic import SHIPPED_SET, SynthConfig
     from bghop.fields.encode import GridSettings
     from bghop.fields.frame import FrameConfig
     from bghop.fields.skeletal import FieldConfig
@@ -120,6 +118,20 @@ def _synth(args: argparse.Namespace) -> int:
         # the defaults are the shipped set, which repairs the first one (bghop.data.repair), in any grid frame
         cfg = replace(SHIPPED_SET, bimanual_grid=bi_grid,
                       repair_of=replace(SHIPPED_SET.repair_of, bimanual_grid=bi_grid))
+    return cfg
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from bghop.data.synthetic import synthesize
+
+    if args.bimanual + args.single == 0:
+        raise CLIError("ask for at least one sample (--bimanual N and/or --single M)")
+    check_resumable_out(args.out, "synthetic data folder", ("config.json", "manifest.json"))
+    cpu_only(args, "data synth")
+    if args.records is not None and not (Path(args.records) / "records.json").is_file():
+        raise CLIError(f"--records {args.records} is not a record folder (no records.json): give a folder written by "
+                       "`bghop data records`")
+    cfg = synth_config(args)
     records = args.records
     try:
         if records is None and not args.no_records:

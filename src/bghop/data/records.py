@@ -99,10 +99,13 @@ def builtin_records_dir() -> Path:
 
 
 def builtin_record_dirs() -> list[Path]:
-    """Every record folder shipped in the package (today only :func:`builtin_records_dir`, the
-    records of :data:`bghop.data.synthetic.SHIPPED_SET`); empty when none is installed."""
-    root = builtin_records_dir()
-    return [root] if (root / _INDEX).is_file() else []
+    """Every record folder shipped in the package: :func:`builtin_records_dir` (the records of
+    :data:`bghop.data.synthetic.SHIPPED_SET`) and ``synth_records_two_hand`` (the two-hand set,
+    ``bghop data synth --library two_hand --bimanual 3000 --single 0 --frame object@0.8``); only
+    those installed."""
+    base = builtin_records_dir()
+    dirs = [base, base.with_name("synth_records_two_hand")]
+    return [d for d in dirs if (d / _INDEX).is_file()]
 
 
 def records_config(folder: str | os.PathLike) -> dict | None:
