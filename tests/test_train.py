@@ -111,6 +111,8 @@ def test_widened_bimanual_run_starts_from_single_hand(data, autoencoder, tmp_pat
                       autoencoder, bimanual=True, init_from=single, trainable="io")
     wide = InteractionPrior.from_pretrained(res.model)
     base = InteractionPrior.from_pretrained(single)
+    # the object names of the training prompts travel with the model (half boxes, half spheres)
+    assert base.config.vocabulary == ("box", "sphere") and wide.config.vocabulary == ("box", "sphere")
     assert wide.config.bimanual and wide.config.latent_scale == base.config.latent_scale
     # trainable="io": everything but the first/last convolutions is still the single-hand model
     sw, bw = wide.unet.state_dict(), base.unet.state_dict()

@@ -20,7 +20,9 @@ every function here returns, for every input, exactly what the functions it repl
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 
 __all__ = [
     "BIMANUAL_SUFFIX",
@@ -31,6 +33,8 @@ __all__ = [
     "is_bimanual_prompt",
     "parse_object_name",
     "right_hand_prompt",
+    "training_vocabulary",
+    "vocabulary_note",
 ]
 
 #: the end of a bimanual prompt
@@ -135,3 +139,40 @@ def right_hand_prompt(text: str) -> str:
 def is_bimanual_prompt(text: str | None) -> bool:
     """Whether a prompt asks for both hands: it contains ``"both hands"`` (case-sensitive); False for None or ``""``."""
     return bool(text) and "both hands" in text
+
+
+def training_vocabulary(texts: Iterable[str]) -> tuple[str, ...]:
+    """The object names of training prompts, sorted and unique (``PriorConfig.vocabulary``).
+
+    Args:
+        texts: training prompts (``"grasp a mug with both hands"``); texts without an object name
+            (the empty prompt, free-form "grasp ..." sentences) are skipped.
+    Returns:
+        e.g. ``("box", "mug", "teapot")``.
+    """
+    return tuple(sorted({n for t in texts if (n := parse_object_name(t))}))
+
+
+def vocabulary_note(text: str, vocabulary: Iterable[str] | None) -> str | None:
+    """A message when a prompt's object name is not one the prior was trained on; None otherwise.
+
+    The prompt is still used as it is (the text encoder embeds any English); the message says
+    so and names the closest training names.
+
+    Args:
+        text: the prompt or a bare object name.
+        vocabulary: the prior's training names (``PriorConfig.vocabulary``); None for a model
+            saved before vocabularies were recorded (no message: unknown).
+    Returns:
+        the message, or None (inside the vocabulary, the empty prompt, or no vocabulary recorded).
+    """
+    if vocabulary is None:
+        return None
+    name = parse_object_name(text)
+    vocab = sorted(vocabulary)
+    if name is None or name in vocab:
+        return None
+    close = difflib.get_close_matches(name, vocab, n=3, cutoff=0.6)
+    hint = f"closest: {', '.join(close)}" if close else f"e.g. {', '.join(vocab[:6])}"
+    return (f"{name!r} is outside the prior's training vocabulary ({len(vocab)} object names; {hint}): the sample "
+            "follows the text encoder's embedding of it and may look like a neighbouring training object")

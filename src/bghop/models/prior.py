@@ -93,6 +93,9 @@ class PriorConfig:
         loss_shares: the share of the training loss each channel block carries (object, right[, left]),
             spread evenly over its channels; None weighs every channel alike (the object's 3 latent
             channels then carry 3/43 of the bimanual loss). Validation losses are always unweighted.
+        vocabulary: the object names of the prompts the prior was trained on, sorted
+            (:func:`bghop.core.prompts.training_vocabulary`); None for models saved before it was
+            recorded. Generation and grasp synthesis say when a prompt is outside it.
     """
 
     bimanual: bool = True
@@ -106,8 +109,11 @@ class PriorConfig:
     grid: dict = field(default_factory=lambda: GridSettings().to_dict())
     hand_kind: str = "open"
     loss_shares: tuple[float, ...] | None = None
+    vocabulary: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.vocabulary is not None:
+            object.__setattr__(self, "vocabulary", tuple(sorted({str(v) for v in self.vocabulary})))
         # canonical JSON form (tuples -> lists), so a config equals itself after a save/load round trip
         object.__setattr__(self, "grid", json.loads(json.dumps(GridSettings.from_dict(self.grid).to_dict())))
         if self.loss_shares is not None:

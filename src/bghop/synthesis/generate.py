@@ -22,6 +22,7 @@ import torch
 import trimesh
 from tqdm.auto import tqdm
 
+from bghop.core.prompts import vocabulary_note
 from bghop.eval.runs import RunRecord, SampleRecord
 from bghop.fields.encode import decode_grid
 from bghop.fields.fit import FitConfig
@@ -98,8 +99,10 @@ class GenerationResult:
         text: the prompt used.
         samples: decoded samples, in batch order.
         failed: ``[{"index", "reason"}]`` for samples that could not be decoded (e.g. an empty object).
-        settings: run settings.
+        settings: run settings (``outside_vocabulary``: the prompt's object name is not one the prior
+            was trained on; None when the prior does not record its training names).
         timings: seconds per stage.
+        warnings: warnings about the input (e.g. a prompt outside the training vocabulary).
     """
 
     text: str
@@ -107,6 +110,7 @@ class GenerationResult:
     failed: list[dict] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def generate(prior: InteractionPrior, autoencoder: ObjectAutoencoder, text: str, n: int = 4,
@@ -133,6 +137,9 @@ def generate(prior: InteractionPrior, autoencoder: ObjectAutoencoder, text: str,
     prior = prior.to(device).eval()
     autoencoder = autoencoder.to(device).eval()
     prompt = expand_prompt(text, prior.config.bimanual)
+    note = vocabulary_note(prompt, prior.config.vocabulary)
+    if note:
+        logger.warning("%s", note)
     timings = {}
     t0 = time.perf_counter()
     gen = torch.Generator().manual_seed(seed)
@@ -156,8 +163,10 @@ def generate(prior: InteractionPrior, autoencoder: ObjectAutoencoder, text: str,
     timings["decode"] = time.perf_counter() - t1
     timings["total"] = time.perf_counter() - t0
     settings = {"text": prompt, "n": n, "seed": seed, "bimanual": prior.config.bimanual, "hand": kind,
-                "device": str(device), "config": config.to_dict()}
-    return GenerationResult(text=prompt, samples=samples, failed=failed, settings=settings, timings=timings)
+                "device": str(device), "config": config.to_dict(),
+                "outside_vocabulary": None if prior.config.vocabulary is None else note is not None}
+    return GenerationResult(text=prompt, samples=samples, failed=failed, settings=settings, timings=timings,
+                            warnings=[note] if note else [])
 
 
 def refine_generated(result: GenerationResult, prior: InteractionPrior, autoencoder: ObjectAutoencoder,
@@ -197,7 +206,7 @@ def generation_record(result: GenerationResult) -> RunRecord:
     residuals, object size), the samples that could not be decoded under ``dropped``."""
     samples = [SampleRecord(name=str(k), text=result.text, scores=s.to_dict()) for k, s in enumerate(result.samples)]
     return RunRecord(kind="generate", samples=samples, text=result.text, settings=result.settings,
-                     timings_s=result.timings, dropped=list(result.failed))
+                     timings_s=result.timings, dropped=list(result.failed), warnings=list(result.warnings))
 
 
 def generation_summary(result: GenerationResult) -> dict:

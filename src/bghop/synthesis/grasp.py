@@ -45,6 +45,7 @@ from tqdm.auto import tqdm
 from bghop.contact.energies import ObjectSDF
 from bghop.contact.objective import GraspObjective, ObjectiveValue
 from bghop.contact.optimizer import adam_groups
+from bghop.core.prompts import vocabulary_note
 from bghop.eval.grip import GripConfig, check_grip
 from bghop.eval.metrics import GraspMetrics
 from bghop.eval.physics import StabilityResult
@@ -364,6 +365,9 @@ class GraspSynthesizer:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         prompt = expand_prompt(text, self.bimanual)
+        if note := vocabulary_note(prompt, self.prior.config.vocabulary):
+            logger.warning("%s", note)
+            warns = [*warns, note]
         cfg = self.config
         sdf = ObjectSDF(mesh, resolution=cfg.sdf_resolution, margin=cfg.sdf_margin, device=self.device)
         timings["object_sdf"] = time.perf_counter() - t0

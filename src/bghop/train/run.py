@@ -31,6 +31,7 @@ from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 from tqdm.auto import tqdm
 
+from bghop.core.prompts import training_vocabulary
 from bghop.core.io import write_json_atomic
 from bghop.fields.layout import InteractionGrid
 from bghop.models.autoencoder import AutoencoderConfig, ObjectAutoencoder
@@ -261,6 +262,7 @@ def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool
     train_grid, train_texts = encode_grids(ae, data.train, bimanual)
     val_grid, val_texts = encode_grids(ae, data.val, bimanual)
 
+    vocabulary = training_vocabulary(train_texts + val_texts)
     init_state = None
     if init_from is not None:
         start = InteractionPrior.from_pretrained(init_from)
@@ -271,7 +273,9 @@ def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool
             start = widen_to_bimanual(start, input_init=input_init, input_skip=input_skip)
             logger.info("widened the single-hand prior %s to the bimanual layout (input_init=%s)", init_from,
                         input_init)
-        config = replace(start.config, cfg_dropout=cfg_dropout)
+        # the start's names stay known (a widened single-hand prior saw them with the right hand)
+        config = replace(start.config, cfg_dropout=cfg_dropout,
+                         vocabulary=tuple(start.config.vocabulary or ()) + vocabulary)
         if loss_shares is not None:
             config = replace(config, loss_shares=loss_shares)
         if start.config.grid_settings != data.grid:
@@ -300,7 +304,8 @@ def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool
         unet_cfg = replace(unet or UNetConfig(), in_channels=layout_channels, input_skip=input_skip)
         config = PriorConfig(bimanual=bimanual, object_channels=ae.config.latent_channels, unet=unet_cfg,
                              latent_shift=stats["latent_shift"], latent_scale=stats["latent_scale"],
-                             cfg_dropout=cfg_dropout, grid=data.grid.to_dict(), loss_shares=loss_shares)
+                             cfg_dropout=cfg_dropout, grid=data.grid.to_dict(), loss_shares=loss_shares,
+                             vocabulary=vocabulary)
     _write_settings(out, "prior", s, {"config": config.to_dict(), "autoencoder": str(Path(autoencoder).resolve()),
                                       "init_from": None if init_from is None else str(init_from),
                                       "input_init": input_init, "trainable": trainable})
