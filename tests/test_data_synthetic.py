@@ -100,10 +100,12 @@ def test_data_show(tmp_path, fast_physics):
 def test_one_hand_objects_are_hand_sized():
     import trimesh
 
+    from bghop.data.synth_config import hand_sized
+
     cfg = synth.SynthConfig()
-    assert synth._hand_sized(trimesh.creation.cylinder(radius=0.035, height=0.2), cfg)  # a bottle
-    assert not synth._hand_sized(trimesh.creation.box(extents=(0.3, 0.2, 0.02)), cfg)  # a tray: too wide to wrap
-    assert not synth._hand_sized(trimesh.creation.cylinder(radius=0.02, height=0.4), cfg)  # too long
+    assert hand_sized(trimesh.creation.cylinder(radius=0.035, height=0.2), cfg)  # a bottle
+    assert not hand_sized(trimesh.creation.box(extents=(0.3, 0.2, 0.02)), cfg)  # a tray: too wide to wrap
+    assert not hand_sized(trimesh.creation.cylinder(radius=0.02, height=0.4), cfg)  # too long
 
 
 def test_progress_counts_every_kept_sample(tmp_path, fast_physics):

@@ -97,3 +97,16 @@ def test_the_shipped_two_hand_records_are_found_by_the_documented_command():
     assert found(["--library", "two_hand", "--bimanual", "3000", "--single", "0"]) == {"synth_records_two_hand"}
     assert found([]) == {"synth_records"}
     assert found(["--library", "two_hand", "--bimanual", "3000", "--single", "0", "--seed", "1"]) == set()
+
+
+def test_grab_objects_are_prompted_with_their_own_names(tmp_path, fast_physics):
+    """A GRAB object's sample says "grasp a <its name> with both hands", never the library's category key."""
+    seed = next(s for s in range(100) if draw_object("two_hand", np.random.default_rng([s, 0]))[0].startswith("grab:"))
+    cat, obj = draw_object("two_hand", np.random.default_rng([seed, 0]))
+    cfg = replace(CFG, library="two_hand", bimanual=1, single=0, seed=seed)
+    synth.synthesize(tmp_path / "g", cfg, progress=False)
+    ds = ShardDataset(tmp_path / "g")
+    assert len(ds) == 1 and ds.meta(0)["object_id"].startswith(cat)
+    assert ds.meta(0)["text"] == f"grasp {'an' if obj.params['name'][0] in 'aeiou' else 'a'} {obj.params['name']} " \
+                                 "with both hands"
+    assert "grab:" not in ds.meta(0)["text"]
