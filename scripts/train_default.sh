@@ -12,6 +12,11 @@
 # 1500 steps in 38 min, bimanual 1500 steps in 21 min on an idle machine (0.85 s/step at batch 16 with
 # validation and sample renders; an earlier run took ~1.5 s/step), plus ~3-5 min encoding the
 # objects first. Raise them on a GPU.
+# RECIPE=two_hand (issue 20, not yet the shipped models): the bimanual prior in the object-anchored frame
+# (object@0.8) on the base set's two-hand grasps re-encoded there (DATA_OBJ) plus the two-hand set
+# (DATA_TWO: wide procedural and GRAB objects; its grasps ship as records in
+# src/bghop/assets/synth_records_two_hand); the autoencoder on the objects of both sets; the single-hand
+# prior as before (G-HOP's right-hand frame).
 set -euo pipefail
 OUT=${1:-runs/default}
 DATA=${DATA:-$OUT/data}
@@ -26,13 +31,29 @@ BI_STEPS=${BI_STEPS:-1500}
 # markdown appended to the model card (how trained, measured quality, limits). The file in the repo
 # describes the shipped models: after a retrain, write your own and pass NOTES=your_notes.md.
 NOTES=${NOTES:-}
+RECIPE=${RECIPE:-base}
+DATA_OBJ=${DATA_OBJ:-$OUT/data_object}
+DATA_TWO=${DATA_TWO:-$OUT/data_two_hand}
+[[ "$RECIPE" == base || "$RECIPE" == two_hand ]] || { echo "RECIPE must be base or two_hand" >&2; exit 2; }
 
 # one synth command, K workers x 1 thread (two commands side by side oversubscribe the cores);
 # rerunning resumes, and a folder made with other settings is refused
 OMP_NUM_THREADS=1 bghop data synth --bimanual "$BIMANUAL" --single "$SINGLE" --out "$DATA" --workers "$WORKERS"
 bghop data stats "$DATA" --json "$OUT/data_stats.json"
+ae_data=("$DATA")
+bi_data=("$DATA")
+if [[ "$RECIPE" == two_hand ]]; then
+    # the same base grasps, two-hand samples encoded in the object frame (rebuilt from the same records)
+    OMP_NUM_THREADS=1 bghop data synth --bimanual "$BIMANUAL" --single "$SINGLE" --frame object@0.8 \
+        --out "$DATA_OBJ" --workers "$WORKERS"
+    OMP_NUM_THREADS=1 bghop data synth --library two_hand --bimanual 3000 --single 0 --frame object@0.8 \
+        --out "$DATA_TWO" --workers "$WORKERS"
+    bghop data stats "$DATA_TWO" --json "$OUT/data_two_hand_stats.json"
+    ae_data=("$DATA" "$DATA_TWO")
+    bi_data=("$DATA_OBJ" "$DATA_TWO")
+fi
 
-bghop train autoencoder --data "$DATA" --out "$OUT/ae" --steps "$AE_STEPS" --batch-size 8 --lr 1e-3 \
+bghop train autoencoder --data "${ae_data[@]}" --out "$OUT/ae" --steps "$AE_STEPS" --batch-size 8 --lr 1e-3 \
     --val-every 200 --checkpoint-every 200 --device "$DEVICE" --threads "$THREADS"
 # single-hand prior: the one-hand samples plus the right hands of the two-hand samples. The shipped one
 # predates the UNet input skip (--no-input-skip reproduces it; SINGLE_SKIP=1 gives it one, untried);
@@ -42,7 +63,7 @@ single_skip=(--no-input-skip)
 bghop train prior --single-hand --data "$DATA" "$DATA@right" --autoencoder "$OUT/ae/model" --out "$OUT/single" \
     --steps "$SINGLE_STEPS" --batch-size 16 --lr 5e-4 --val-every 250 --checkpoint-every 250 \
     --device "$DEVICE" --threads "$THREADS" "${single_skip[@]}"
-bghop train prior --data "$DATA" --autoencoder "$OUT/ae/model" --init-from "$OUT/single/model" \
+bghop train prior --data "${bi_data[@]}" --autoencoder "$OUT/ae/model" --init-from "$OUT/single/model" \
     --out "$OUT/bimanual" --steps "$BI_STEPS" --batch-size 16 --lr 5e-4 --val-every 500 --checkpoint-every 250 \
     --device "$DEVICE" --threads "$THREADS"
 
