@@ -111,6 +111,16 @@ def test_grasp_cli_end_to_end(tmp_path, models, capsys):
     assert hands["right"]["side"] == "right" and hands["left"]["kind"] == "open"
 
 
+def test_grasp_span_is_recorded_and_checked(tmp_path, models, capsys):
+    out = tmp_path / "run"
+    code = _grasp(models, "--example", "--text", "box", "-n", "2", "--out", out, "--sds-iters", "1",
+                  "--refine-iters", "1", "--no-physics", "--quiet", "--span", "1")
+    assert code == 0
+    assert json.loads((out / "summary.json").read_text())["settings"]["config"]["init"]["span"] == 1.0
+    assert _grasp(models, "--example", "--text", "box", "--out", tmp_path / "x", "--span", "1.5") == 2
+    assert "--span" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
 def test_grasp_from_hands_the_prior_samples(tmp_path, models, capsys):
     """--init prior: refused (exit 2, nothing written) for a prior in G-HOP's frame; runs end to end with a
     prior whose grid is anchored to the object, and the run records how it started."""

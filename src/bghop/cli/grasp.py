@@ -34,6 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="where the hands start: random = palms facing the object from random directions (default); "
                         "prior = hands sampled from the prior for this object, its object channels held (needs a "
                         "bimanual prior whose grid is anchored to the object)")
+    p.add_argument("--span", type=float_in(0.0, 1.0), default=None,
+                   help="share of random two-hand starts that span the object (each hand facing its own point on "
+                        "the object's longest principal axis: the two ends of a tray, two places along a pipe); "
+                        "default 0 (InitConfig.span)")
     p.add_argument("--no-physics", action="store_true", help="rank without the MuJoCo stability test")
     p.add_argument("--robot", default=None, metavar="ROBOT",
                    help="also retarget every grasp to a pair of robot hands and verify it in MuJoCo with the hands' "
@@ -94,6 +98,10 @@ def _grasp(args: argparse.Namespace) -> int:
     cfg = with_iterations(GraspConfig(), sds=args.sds_iters, refine=args.refine_iters)
     cfg = replace(cfg, sds=replace(cfg.sds, guidance=replace(cfg.sds.guidance, guidance=args.guidance)),
                   rank=replace(cfg.rank, physics=not args.no_physics))
+    if args.span is not None:
+        if not prior.config.bimanual and args.span > 0:
+            raise CLIError("--span places two hands: it needs a bimanual prior (drop --single-hand)")
+        cfg = replace(cfg, init=replace(cfg.init, span=args.span))
     syn = GraspSynthesizer(prior, ae, hand_kind=args.hand, mano_dir=args.mano_dir, config=cfg, device=device)
     with user_errors(GraspError):
         res = syn(mesh, args.text, n=args.num, seed=args.seed, init=args.init, progress=not args.quiet)
