@@ -283,6 +283,9 @@ def test_headless_chromium_toggles_robot_and_human_hands(robot_run, tmp_path):
         (L, L, True, True, False, True),           # "contact points" off
         (L, L, L, L, False, L),                    # "human hands" off
     ]
+    # the robot hands' own points follow the robot toggle and the contact / penetration boxes
+    assert [(v[m["robot_contact"]], v[m["robot_penetration"]]) for v in log[:5]] == [
+        (True, True), (True, True), (L, L), (False, L), (False, L)]
     last = log[5]
     assert all(last[i] is True for i in plain["meshes"]) and last[plain["penetration"]] is True
     assert last[plain["contact"]] is False  # contact points were switched off above
@@ -303,3 +306,39 @@ def test_viewer_shows_a_robot_only_sample(tmp_path):
     (folder / "robot.json").unlink()
     with pytest.raises(viewer.ViewerError, match="hands.json"):
         viewer.load_samples([tmp_path / "run"])
+
+
+def test_viewer_measures_the_robot_hands_both_ways(tmp_path):
+    """A 3 cm cube put around one of the right robot hand's collision boxes: the viewer's robot figures agree
+    with independent ones (the boxes' own SDF from RobotHand's forward kinematics for the object in the robot;
+    the cube's analytic inside for the robot's drawn vertices), and its points are drawn."""
+    hand, T, q, pose = _posed("right", 10)
+    robot = _robot_json(10)
+    robot["hands"] = {"right": {**robot["hands"]["right"], "base_pose": T.tolist(), "qpos": q, "ctrl": q}}
+    g = int(torch.argmax(hand.box_half.prod(dim=1)))  # the largest box (the palm)
+    centre = pose.box_t[0][g].numpy()
+    cube = trimesh.creation.box(extents=(0.03, 0.03, 0.03))
+    cube.apply_translation(centre)
+    folder = tmp_path / "run" / "0"
+    folder.mkdir(parents=True)
+    cube.export(folder / "object.obj")
+    (folder / "robot.json").write_text(json.dumps(robot))
+    s = viewer.load_samples([tmp_path / "run"])[0][0]
+    pts, _ = trimesh.sample.sample_surface(cube, 40_000, seed=0)
+    want_object_in = max(0.0, float(-_box_distance(hand, pose, pts).min()))
+    v = np.asarray(s.robot_hands["right"].vertices)
+    margin = 0.015 - np.abs(v - centre).max(axis=1)  # > 0 inside the cube
+    want_robot_in = max(0.0, float(margin.max()))
+    assert want_object_in > 0.002 and want_robot_in > 0.002  # the test is not vacuous
+    assert s.computed["robot penetration object in robot mm"] == pytest.approx(1e3 * want_object_in, abs=1.0)
+    assert s.computed["robot penetration robot in object mm"] == pytest.approx(1e3 * want_robot_in, abs=0.3)
+    assert s.computed["robot penetration max mm"] == pytest.approx(
+        max(s.computed["robot penetration object in robot mm"], s.computed["robot penetration robot in object mm"]))
+    assert len(s.robot_penetration_points) >= int((margin > 0).sum()) > 0
+    assert s.computed["robot contact right"] and len(s.robot_contact_points) > 0
+    # the figure draws them as their own traces, shown with the robot hands
+    page = viewer.build_viewer_html([tmp_path / "run"])
+    fig, m = _script_json(page, "bghop-figure"), _script_json(page, "bghop-samples")[0]
+    assert fig["data"][m["robot_penetration"]]["name"] == "robot penetration"
+    assert len(_array(fig["data"][m["robot_penetration"]]["x"])) == len(s.robot_penetration_points)
+    assert fig["data"][m["robot_contact"]].get("visible") is True

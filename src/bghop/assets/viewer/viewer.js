@@ -11,6 +11,8 @@
   function human(m){ return !m.robot || (boxH && boxH.checked); }
   function shown(m, on){ return on ? true : (m.robot ? 'legendonly' : false); }
   function points(m, box){ return box.checked && human(m) ? true : (m.robot && box.checked ? 'legendonly' : false); }
+  // the robot hands' own points follow the robot hands and the contact / penetration boxes
+  function rpoints(box){ return box.checked ? (boxR.checked ? true : 'legendonly') : false; }
   function visibility(){
     var vis = [];
     for (var t = 0; t < fig.data.length; t++) vis.push(false);
@@ -19,6 +21,8 @@
     if (m.robot) {
       m.hands.forEach(function(t){ vis[t] = shown(m, human(m)); });
       m.robot.forEach(function(t){ vis[t] = shown(m, boxR.checked); });
+      vis[m.robot_contact] = rpoints(boxC);
+      vis[m.robot_penetration] = rpoints(boxP);
     }
     vis[m.contact] = points(m, boxC);
     vis[m.penetration] = points(m, boxP);
@@ -37,14 +41,20 @@
     el.addEventListener('click', function(){ show(+el.dataset.index); });
   });
   boxC.addEventListener('change', function(){
-    Plotly.restyle(gd, {visible: points(meta[cur], boxC)}, [meta[cur].contact]);
+    var m = meta[cur];
+    Plotly.restyle(gd, {visible: points(m, boxC)}, [m.contact]);
+    if (m.robot) Plotly.restyle(gd, {visible: rpoints(boxC)}, [m.robot_contact]);
   });
   boxP.addEventListener('change', function(){
-    Plotly.restyle(gd, {visible: points(meta[cur], boxP)}, [meta[cur].penetration]);
+    var m = meta[cur];
+    Plotly.restyle(gd, {visible: points(m, boxP)}, [m.penetration]);
+    if (m.robot) Plotly.restyle(gd, {visible: rpoints(boxP)}, [m.robot_penetration]);
   });
   if (boxR) boxR.addEventListener('change', function(){
     var m = meta[cur];
-    if (m.robot) Plotly.restyle(gd, {visible: shown(m, boxR.checked)}, m.robot);
+    if (!m.robot) return;
+    Plotly.restyle(gd, {visible: shown(m, boxR.checked)}, m.robot);
+    Plotly.restyle(gd, {visible: [rpoints(boxC), rpoints(boxP)]}, [m.robot_contact, m.robot_penetration]);
   });
   if (boxH) boxH.addEventListener('change', function(){
     var m = meta[cur];

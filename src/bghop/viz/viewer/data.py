@@ -70,6 +70,10 @@ class ViewerSample:
         robot_hands: posed robot hand meshes present (``{side}_robot.obj``, or posed from ``robot.json``).
         robot_metrics: the numbers and booleans at the top level of ``robot.json`` (flattened).
         robot: the robot's name in ``robot.json`` (None: no robot hands).
+        robot_contact_points: robot visual-mesh vertices within 5 mm of the object surface, outside it.
+        robot_penetration_points: robot visual-mesh vertices inside the object and object surface points
+            inside the robot's collision geometry (posed from ``robot.json``; the geometry its physics
+            check uses), at most :data:`MAX_SHOWN_OBJECT_POINTS` of the latter per hand.
     """
 
     label: str
@@ -84,6 +88,8 @@ class ViewerSample:
     robot_hands: dict[str, trimesh.Trimesh] = field(default_factory=dict)
     robot_metrics: dict[str, Any] = field(default_factory=dict)
     robot: str | None = None
+    robot_contact_points: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
+    robot_penetration_points: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))
 
 
 def find_sample_folders(folder: str | os.PathLike) -> list[Path]:
@@ -196,13 +202,15 @@ def _check_mesh(mesh: Any, path: Path) -> trimesh.Trimesh:
     return mesh
 
 
-def _load_robot(path: Path) -> tuple[dict[str, trimesh.Trimesh], dict[str, Any], str | None]:
-    """A sample's robot hands: meshes, the top-level numbers of ``robot.json`` and the robot's name.
+def _load_robot(path: Path) -> tuple[dict[str, trimesh.Trimesh], dict[str, Any], str | None,
+                                     dict[str, trimesh.Trimesh]]:
+    """A sample's robot hands: meshes, the top-level numbers of ``robot.json``, the robot's name and the
+    hands' collision geometry (posed from ``robot.json``; empty without it).
 
     Args:
         path: the sample folder.
     Returns:
-        ``(meshes, metrics, name)``; empty (and None) when the folder holds no robot files.
+        ``(meshes, metrics, name, collision)``; empty (and None) when the folder holds no robot files.
     Raises:
         ViewerError: an unreadable ``robot.json`` or mesh, or a hand that cannot be posed from ``robot.json``.
     """
@@ -210,7 +218,7 @@ def _load_robot(path: Path) -> tuple[dict[str, trimesh.Trimesh], dict[str, Any],
               if (path / f"{side}_robot.obj").is_file()}
     f = path / ROBOT_JSON
     if not f.is_file():
-        return meshes, {}, None
+        return meshes, {}, None, {}
     try:
         raw = json.loads(f.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -227,9 +235,52 @@ def _load_robot(path: Path) -> tuple[dict[str, trimesh.Trimesh], dict[str, Any],
                               f"from {f.name}: {e}") from e
         for side, m in zip(missing, posed):
             meshes[side] = trimesh.Trimesh(m.vertices, m.faces, process=False)
+    present = [s for s in _SIDES if s in hands]
+    try:
+        boxes = robot_render_meshes({**raw, "hands": {s: hands[s] for s in present}}, base=path, visual=False)
+    except (OSError, ValueError) as e:
+        raise ViewerError(f"the robot hands' collision geometry cannot be posed from {f}: {e}") from e
+    collision = {s: trimesh.Trimesh(m.vertices, m.faces, process=False) for s, m in zip(present, boxes)}
     metrics = _flatten({k: v for k, v in raw.items() if k not in ("robot", "hands")})
     name = raw.get("robot")
-    return meshes, metrics, name if isinstance(name, str) else "robot"
+    return meshes, metrics, name if isinstance(name, str) else "robot", collision
+
+
+def _robot_points(obj: trimesh.Trimesh, visual: dict[str, trimesh.Trimesh], collision: dict[str, trimesh.Trimesh]
+                  ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """The robot hands against the object, as the human hands are measured: ``(contact points, penetrating
+    points, figures)``. Contact and robot-in-object use the drawn (visual) mesh's vertices near the object;
+    object-in-robot uses the collision geometry, one closed piece (box) at a time, so that overlapping
+    pieces do not hide each other's insides."""
+    lo, hi = np.asarray(obj.bounds) + np.array([[-CONTACT_THRESHOLD_M], [CONTACT_THRESHOLD_M]])
+    contact, inside, out = [], [], {}
+    robot_in = object_in = 0.0
+    for side, hm in visual.items():
+        v = np.asarray(hm.vertices, dtype=np.float64)
+        v = v[np.all((v >= lo) & (v <= hi), axis=1)]
+        s = sdf_at_points(obj, v) if len(v) else np.zeros(0)
+        touching = (s >= 0) & (s < CONTACT_THRESHOLD_M)
+        out[f"robot contact {side}"] = bool(touching.any())
+        contact.append(v[touching])
+        inside.append(v[s < 0])
+        robot_in = max(robot_in, float(-s.min()) if len(s) and s.min() < 0 else 0.0)
+    for side, cm in collision.items():
+        hit = []
+        for piece in cm.split(only_watertight=False):
+            pts, depth = object_points_in_hand(obj, piece)
+            if len(depth):
+                object_in = max(object_in, float(depth.max()))
+                hit.append(pts)
+        if hit:
+            pts = np.concatenate(hit)
+            inside.append(pts[::max(1, -(-len(pts) // MAX_SHOWN_OBJECT_POINTS))])
+    out["robot penetration max mm"] = max(robot_in, object_in) * 1e3
+    out["robot penetration robot in object mm"] = robot_in * 1e3
+    out["robot penetration object in robot mm"] = object_in * 1e3
+    out["robot contact points"] = int(sum(len(c) for c in contact))
+    out["robot penetrating points"] = int(sum(len(c) for c in inside))
+    empty = np.zeros((0, 3))
+    return (np.concatenate(contact) if contact else empty), (np.concatenate(inside) if inside else empty), out
 
 
 def _load_sample(path: Path, label: str, rec: SampleRecord | None, text: str | None) -> ViewerSample:
@@ -266,7 +317,7 @@ def _load_sample(path: Path, label: str, rec: SampleRecord | None, text: str | N
             except (OSError, ValueError) as e:
                 raise ViewerError(f"{f} is missing and the {side} hand cannot be posed from hands.json: {e}") from e
     metrics = _stored_metrics(rec)
-    robot_hands, robot_metrics, robot = _load_robot(path)
+    robot_hands, robot_metrics, robot, collision = _load_robot(path)
     if robot_hands and robot is None:
         robot = "robot"
 
@@ -293,10 +344,18 @@ def _load_sample(path: Path, label: str, rec: SampleRecord | None, text: str | N
     computed["penetration object in hand mm"] = obj_max * 1e3
     computed["contact points"] = int(sum(len(c) for c in contact))
     computed["penetrating points"] = int(sum(len(c) for c in inside))
+    robot_contact = robot_inside = np.zeros((0, 3))
+    if robot_hands:
+        try:
+            robot_contact, robot_inside, figures = _robot_points(obj, robot_hands, collision)
+        except ValueError as e:
+            raise ViewerError(f"cannot measure the robot hands of {path}: {e}") from e
+        computed.update(figures)
     return ViewerSample(label=label, path=path, object_mesh=obj, hands=hands, metrics=metrics, computed=computed,
                         contact_points=np.concatenate(contact) if contact else np.zeros((0, 3)),
                         penetration_points=np.concatenate(inside) if inside else np.zeros((0, 3)), text=text,
-                        robot_hands=robot_hands, robot_metrics=robot_metrics, robot=robot)
+                        robot_hands=robot_hands, robot_metrics=robot_metrics, robot=robot,
+                        robot_contact_points=robot_contact, robot_penetration_points=robot_inside)
 
 
 def _folder_labels(folders: Sequence[Path]) -> list[str]:

@@ -102,8 +102,8 @@ def _figure(samples: Sequence[ViewerSample], show_contact: bool, show_penetratio
     Returns:
         ``(figure, index)``: the figure as plain JSON data; per sample, the indices of its
         ``meshes`` (object and human hands), ``object``, ``contact`` and ``penetration`` traces and its
-        axis ``range``; for a sample with robot hands also ``hands`` (its human hands) and ``robot``
-        (its robot hands).
+        axis ``range``; for a sample with robot hands also ``hands`` (its human hands), ``robot``
+        (its robot hands) and ``robot_contact`` / ``robot_penetration`` (the robot hands' points).
     """
     import plotly.graph_objects as go
 
@@ -139,6 +139,13 @@ def _figure(samples: Sequence[ViewerSample], show_contact: bool, show_penetratio
                     data.append(_mesh_trace(s.robot_hands[side], _ROBOT_NAMES[side],
                                             _rgb(COLORS[f"robot_{side}"]), first, ROBOT_GROUP))
                     data[-1]["legendgrouptitle"] = dict(text=ROBOT_GROUP)
+            # the robot hands' own contact and penetration, shown with them
+            entry["robot_contact"] = len(data)
+            data.append(_points_trace(s.robot_contact_points, "robot contact points", CONTACT_COLOR,
+                                      first and show_contact, 2.5))
+            entry["robot_penetration"] = len(data)
+            data.append(_points_trace(s.robot_penetration_points, "robot penetration", PENETRATION_COLOR,
+                                      first and show_penetration, 3.0))
         index.append(entry)
     rng = index[0]["range"]
     axis = dict(showbackground=True, backgroundcolor="rgb(246,247,249)", gridcolor="rgb(220,222,226)",
