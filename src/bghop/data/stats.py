@@ -35,7 +35,9 @@ class KindStats:
         candidates: grasps the generator checked (``None`` when the folder has no generator stats).
         passed: candidates that passed the physics check (kept or dropped by the per-object cap).
         worker_seconds: generator time summed over workers (one worker = one single-threaded process).
-        penetration_max_mm: mean over kept samples of the deepest hand vertex inside the object.
+        penetration_max_mm: mean over kept samples of their ``penetration_max_m``: the deeper of hand
+            vertices in the object and object surface in the hands for samples made since issue 18, the
+            hand side only for older ones.
         squeezed: share of kept samples that needed a squeeze towards a fist to hold.
         stable_max_displacement_mm: mean over kept samples of the largest of the six MuJoCo
             displacements (all are < 20 mm by construction).
