@@ -121,6 +121,22 @@ def test_grasp_span_is_recorded_and_checked(tmp_path, models, capsys):
     assert "--span" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
+def test_wide_objects_get_spanning_starts_by_default(tmp_path, models):
+    from bghop.synthesis.grasp_config import WIDE_SPAN, default_span
+
+    tray, box = trimesh.creation.box((0.5, 0.3, 0.04)), trimesh.creation.box((0.12, 0.08, 0.2))
+    assert default_span(tray.vertices, tray.faces) == WIDE_SPAN and default_span(box.vertices, box.faces) == 0.0
+    rotated = tray.copy()
+    rotated.apply_transform(trimesh.transformations.rotation_matrix(0.7, [1, 1, 0]))
+    assert default_span(rotated.vertices, rotated.faces) == WIDE_SPAN  # its own axes, not the world's
+    path = _mesh(tmp_path, (0.5, 0.3, 0.04), name="tray.stl")
+    for extra, want in (((), WIDE_SPAN), (("--span", "0"), None)):
+        out = tmp_path / f"run{len(extra)}"
+        assert _grasp(models, path, "--text", "tray", "-n", "1", "--out", out, "--sds-iters", "1",
+                      "--refine-iters", "1", "--no-physics", "--quiet", *extra) == 0
+        assert json.loads((out / "summary.json").read_text())["settings"]["config"]["init"].get("span") == want
+
+
 def test_grasp_from_hands_the_prior_samples(tmp_path, models, capsys):
     """--init prior: refused (exit 2, nothing written) for a prior in G-HOP's frame; runs end to end with a
     prior whose grid is anchored to the object, and the run records how it started."""

@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--span", type=float_in(0.0, 1.0), default=None,
                    help="share of random two-hand starts that span the object (each hand facing its own point on "
                         "the object's longest principal axis: the two ends of a tray, two places along a pipe); "
-                        "default 0 (InitConfig.span)")
+                        "default 0.5 for objects at least 0.35 m long along that axis, else 0")
     p.add_argument("--no-physics", action="store_true", help="rank without the MuJoCo stability test")
     p.add_argument("--robot", default=None, metavar="ROBOT",
                    help="also retarget every grasp to a pair of robot hands and verify it in MuJoCo with the hands' "
@@ -65,6 +65,7 @@ def _grasp(args: argparse.Namespace) -> int:
         save_grasps,
         with_iterations,
     )
+    from bghop.synthesis.grasp_config import WIDE_OBJECT_M, default_span
 
     if args.example == (args.mesh is not None):
         raise CLIError("give either a MESH path or --example")
@@ -98,10 +99,16 @@ def _grasp(args: argparse.Namespace) -> int:
     cfg = with_iterations(GraspConfig(), sds=args.sds_iters, refine=args.refine_iters)
     cfg = replace(cfg, sds=replace(cfg.sds, guidance=replace(cfg.sds.guidance, guidance=args.guidance)),
                   rank=replace(cfg.rank, physics=not args.no_physics))
-    if args.span is not None:
-        if not prior.config.bimanual and args.span > 0:
-            raise CLIError("--span places two hands: it needs a bimanual prior (drop --single-hand)")
-        cfg = replace(cfg, init=replace(cfg.init, span=args.span))
+    if args.span is not None and args.span > 0 and not prior.config.bimanual:
+        raise CLIError("--span places two hands: it needs a bimanual prior (drop --single-hand)")
+    span = args.span
+    if span is None and prior.config.bimanual:
+        span = default_span(mesh.vertices, mesh.faces)
+        if span:
+            logger.info("the object is at least %.2f m long: %.0f %% of the starts span it (--span 0 to turn off)",
+                        WIDE_OBJECT_M, 100 * span)
+    if span:
+        cfg = replace(cfg, init=replace(cfg.init, span=span))
     syn = GraspSynthesizer(prior, ae, hand_kind=args.hand, mano_dir=args.mano_dir, config=cfg, device=device)
     with user_errors(GraspError):
         res = syn(mesh, args.text, n=args.num, seed=args.seed, init=args.init, progress=not args.quiet)

@@ -19,10 +19,16 @@ from bghop.eval.physics import PhysicsConfig
 from bghop.eval.ranking import RankWeights
 from bghop.synthesis.sds import SDSConfig
 
-__all__ = ["PRECISIONS", "SDSStageConfig", "RefineConfig", "RankConfig", "GraspConfig", "with_iterations"]
+__all__ = ["PRECISIONS", "SDSStageConfig", "RefineConfig", "RankConfig", "GraspConfig", "with_iterations",
+           "WIDE_OBJECT_M", "WIDE_SPAN", "default_span"]
 
 #: numeric precisions of the SDS network passes
 PRECISIONS = ("fp32", "bf16")
+#: objects at least this long along their longest principal axis get spanning two-hand starts by default
+#: (`bghop grasp`; every YCB object of the bench sets is shorter: the hammer, the longest, is 0.33 m)
+WIDE_OBJECT_M = 0.35
+#: the share of spanning starts they get (``InitConfig.span``)
+WIDE_SPAN = 0.5
 
 
 @dataclass(frozen=True)
@@ -183,3 +189,19 @@ def with_iterations(config: GraspConfig, sds: int | None = None, refine: int | N
     s = config.sds if sds is None else replace(config.sds, iterations=sds)
     r = config.refine if refine is None else replace(config.refine, iterations=refine)
     return replace(config, sds=s, refine=r)
+
+
+def default_span(vertices, faces) -> float:
+    """``bghop grasp``'s default share of spanning two-hand starts for an object: :data:`WIDE_SPAN` when
+    it is at least :data:`WIDE_OBJECT_M` long along its longest principal axis
+    (:func:`bghop.geometry.axes.principal_extents`), else 0.
+
+    Args:
+        vertices: ``(V, 3)`` metres; faces: ``(F, 3)``.
+    """
+    import numpy as np
+
+    from bghop.geometry.axes import principal_extents, principal_frame
+
+    v, f = np.asarray(vertices, dtype=np.float64), np.asarray(faces)
+    return WIDE_SPAN if float(principal_extents(v, principal_frame(v, f)).max()) >= WIDE_OBJECT_M else 0.0
