@@ -6,6 +6,7 @@
 # 1. issue-6 table: best-of-8 grasps on the 10 HO3D YCB objects (scripts/eval_ycb.py)
 # 2. baselines side by side on the 10 HO3D objects and on 10 more YCB objects (bghop bench grasp)
 # 3. generation: 6 prompts x 4 samples, then bghop eval (text faithfulness, contact, physics)
+# 4. the same with --refine, then bghop eval
 # Every step resumes when rerun (complete folders are kept). THREADS=1 when sharing the machine.
 set -euo pipefail
 OUT=${1:-runs/eval_default}
@@ -32,4 +33,13 @@ for c in $PROMPTS; do
     gen+=("$OUT/gen/$c")
 done
 bghop eval "${gen[@]}" --out "$OUT/gen/report" --prior "${PRIOR:-default}" ${AE:+--autoencoder "$AE"}
-echo "tables: $OUT/ycb/table.md $OUT/bench_ho3d/comparison.md $OUT/bench_extra/comparison.md $OUT/gen/report"
+# 4. the same samples, each one's hands refined against its own generated object (bghop generate --refine)
+ref=()
+for c in $PROMPTS; do
+    if [[ ! -f "$OUT/gen_refine/$c/contact_sheet.png" ]]; then
+        bghop generate --text "$c" -n "$SAMPLES" --refine --out "$OUT/gen_refine/$c" --threads "$THREADS" "${models[@]}"
+    fi
+    ref+=("$OUT/gen_refine/$c")
+done
+bghop eval "${ref[@]}" --out "$OUT/gen_refine/report" --prior "${PRIOR:-default}" ${AE:+--autoencoder "$AE"}
+echo "tables: $OUT/ycb/table.md $OUT/bench_ho3d/comparison.md $OUT/bench_extra/comparison.md $OUT/gen/report $OUT/gen_refine/report"

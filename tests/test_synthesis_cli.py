@@ -221,3 +221,14 @@ def test_threads_option_warns_on_a_busy_cpu(monkeypatch, caplog):
         assert caplog.text == ""
     with pytest.raises(cli.CLIError, match="--threads"):
         cli.check_threads(argparse.Namespace(threads=-1, device="cpu"))
+
+
+def test_no_bench_object_gets_spanning_starts_by_default():
+    """The README's bench tables stay as measured: every YCB object of the ho3d and extra sets is shorter than
+    WIDE_OBJECT_M along its longest principal axis, so `bghop grasp`'s default span is 0 for all of them."""
+    from bghop.bench import resolve_objects
+    from bghop.synthesis.grasp_config import default_span
+
+    objects = resolve_objects(["ho3d+extra"])
+    assert len(objects) == 20
+    assert {o.name: default_span(o.mesh.vertices, o.mesh.faces) for o in objects} == {o.name: 0.0 for o in objects}
