@@ -17,6 +17,10 @@
 # (DATA_TWO: wide procedural and GRAB objects; its grasps ship as records in
 # src/bghop/assets/synth_records_two_hand); the autoencoder on the objects of both sets; the single-hand
 # prior as before (G-HOP's right-hand frame).
+# A finished stage is not trained again when its OUT/<stage>/model and run.json are there without a checkpoint
+# (e.g. committed: OUT=training/NAME keeps models, run.json and loss curves in git, .gitignore leaves out
+# checkpoints, TensorBoard and data), so on a fresh machine the same command rebuilds the data from the
+# shipped records and continues at the first unfinished stage. INSTALL=0 leaves the shipped models alone.
 set -euo pipefail
 OUT=${1:-runs/default}
 DATA=${DATA:-$OUT/data}
@@ -32,6 +36,7 @@ BI_STEPS=${BI_STEPS:-1500}
 # describes the shipped models: after a retrain, write your own and pass NOTES=your_notes.md.
 NOTES=${NOTES:-}
 RECIPE=${RECIPE:-base}
+INSTALL=${INSTALL:-1}
 DATA_OBJ=${DATA_OBJ:-$OUT/data_object}
 DATA_TWO=${DATA_TWO:-$OUT/data_two_hand}
 [[ "$RECIPE" == base || "$RECIPE" == two_hand ]] || { echo "RECIPE must be base or two_hand" >&2; exit 2; }
@@ -43,8 +48,9 @@ bghop data stats "$DATA" --json "$OUT/data_stats.json"
 ae_data=("$DATA")
 bi_data=("$DATA")
 if [[ "$RECIPE" == two_hand ]]; then
-    # the same base grasps, two-hand samples encoded in the object frame (rebuilt from the same records)
-    OMP_NUM_THREADS=1 bghop data synth --bimanual "$BIMANUAL" --single "$SINGLE" --frame object@0.8 \
+    # the same base grasps, two-hand samples encoded in the object frame (rebuilt from the same records; the
+    # one-hand samples would be the same as in DATA and the bimanual prior does not read them: --only bimanual)
+    OMP_NUM_THREADS=1 bghop data synth --bimanual "$BIMANUAL" --single "$SINGLE" --frame object@0.8 --only bimanual \
         --out "$DATA_OBJ" --workers "$WORKERS"
     OMP_NUM_THREADS=1 bghop data synth --library two_hand --bimanual 3000 --single 0 --frame object@0.8 \
         --out "$DATA_TWO" --workers "$WORKERS"
@@ -67,5 +73,6 @@ bghop train prior --data "${bi_data[@]}" --autoencoder "$OUT/ae/model" --init-fr
     --out "$OUT/bimanual" --steps "$BI_STEPS" --batch-size 16 --lr 5e-4 --val-every 500 --checkpoint-every 250 \
     --device "$DEVICE" --threads "$THREADS"
 
+[[ "$INSTALL" == 1 ]] || { echo "models in $OUT (INSTALL=0: not installed)"; exit 0; }
 python scripts/install_default_models.py --autoencoder "$OUT/ae/model" --prior "$OUT/bimanual/model" \
     --single "$OUT/single/model" ${NOTES:+--notes "$NOTES"}

@@ -66,6 +66,21 @@ def test_generate_resume_and_dataset(tmp_path, fast_physics):
     assert Manifest.load(tmp_path).num_samples == 3
 
 
+def test_only_one_kind_makes_part_of_the_set(tmp_path, fast_physics):
+    """``only="bimanual"`` makes the two-hand shards of the plan alone (readable), a later full run adds the rest
+    and keeps them; an unknown kind is refused."""
+    m = synth.synthesize(tmp_path, CFG, progress=False, only="bimanual")
+    assert m.num_samples == 2 and all(s["bimanual"] for s in m.shards)
+    assert len(ShardDataset(tmp_path, bimanual=True)) == 2
+    assert len(ShardDataset(tmp_path, bimanual=False)) == 0
+    before = {p: os.path.getmtime(tmp_path / p) for p in os.listdir(tmp_path) if p.endswith(".npz")}
+    m = synth.synthesize(tmp_path, CFG, progress=False)
+    assert m.num_samples == 3 and sum(not s["bimanual"] for s in m.shards) == 1
+    assert all(os.path.getmtime(tmp_path / p) == t for p, t in before.items())
+    with pytest.raises(ValueError, match="only must be"):
+        synth.synthesize(tmp_path, CFG, progress=False, only="left")
+
+
 def test_interrupted_run_leaves_only_complete_shards(tmp_path, fast_physics, monkeypatch):
     real = synth.write_shard
     count = {"n": 0}

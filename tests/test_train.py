@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -100,6 +101,37 @@ def test_prior_resumes_after_interruption(data, autoencoder, tmp_path):
     assert not prior.config.bimanual and prior.config.unet.base_channels == 8
     stats = json.loads((tmp_path / "p" / "latent_stats.json").read_text())
     assert prior.config.latent_scale == pytest.approx(stats["latent_scale"])
+
+
+def test_finished_run_without_checkpoint_keeps_its_model(data, autoencoder, tmp_path):
+    """A finished run's model/ and run.json, committed and checked out on a fresh machine (no checkpoints), are
+    kept when the same command runs again; asking for more steps, or other data, trains."""
+    s = TrainSettings(out=str(tmp_path / "p"), data=[str(data["single"])], steps=2, batch_size=4, val_every=2,
+                      checkpoint_every=2, render_every=0)
+    res = train_prior(s, autoencoder, bimanual=False, unet=TINY)
+    weights = (res.model / "model.safetensors").read_bytes()
+    import shutil
+
+    shutil.rmtree(tmp_path / "p" / "checkpoints")
+    first = _FirstStep()
+    again = train_prior(s, autoencoder, bimanual=False, unet=TINY, callbacks=[first])
+    assert first.first is None and again.model == res.model  # no training step ran
+    assert (res.model / "model.safetensors").read_bytes() == weights
+    assert set(again.metrics) and all("/" in k for k in again.metrics)
+    more = _FirstStep()
+    train_prior(replace(s, steps=3), autoencoder, bimanual=False, unet=TINY, callbacks=[more])
+    assert more.first == 0  # nothing to resume from: more steps start again
+    ae_out = tmp_path / "ae"
+    ae_s = TrainSettings(out=str(ae_out), data=[str(data["single"])], steps=1, batch_size=4, val_every=1,
+                         checkpoint_every=1, render_every=0)
+    train_autoencoder(ae_s, AE)
+    shutil.rmtree(ae_out / "checkpoints")
+    ae_first = _FirstStep()
+    train_autoencoder(ae_s, AE, callbacks=[ae_first])
+    assert ae_first.first is None
+    other = _FirstStep()
+    train_autoencoder(replace(ae_s, data=[str(data["bi"])]), AE, callbacks=[other])
+    assert other.first == 0
 
 
 def test_widened_bimanual_run_starts_from_single_hand(data, autoencoder, tmp_path):

@@ -52,6 +52,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--frame", type=frame_spec, default=None, metavar="ANCHOR@SIDE",
                    help="grid frame of the two-hand samples: right_hand@0.6 (G-HOP's, default), palms@SIDE or "
                         "object@SIDE (side in metres, e.g. object@0.8); one-hand samples keep right_hand@0.6")
+    s.add_argument("--only", choices=("bimanual", "single"), default=None,
+                   help="make only the two-hand (bimanual) or one-hand (single) shards of the set these settings "
+                        "plan, e.g. a set's two-hand samples in another --frame (its one-hand samples would be the "
+                        "same); the folder holds part of the set, and a later run without --only completes it")
     r = s.add_mutually_exclusive_group()
     r.add_argument("--records", default=None, metavar="DIR",
                    help="rebuild the shards recorded in DIR (`bghop data records`) instead of generating them "
@@ -143,7 +147,7 @@ def _synth(args: argparse.Namespace) -> int:
                 logger.info("shards recorded in %s are rebuilt (or repaired from them), not generated "
                             "(--no-records to generate them)", ", ".join(map(str, found)))
         m = synthesize(args.out, cfg, workers=args.workers, executor="ray" if args.ray else "process",
-                       records=records)
+                       records=records, only=args.only)
     except ValueError as e:
         raise CLIError(str(e)) from e
     from bghop.data.stats import data_stats, format_stats

@@ -280,8 +280,8 @@ def collect_manifest(out: str | os.PathLike, cfg: SynthConfig) -> Manifest:
 
 
 def synthesize(out: str | os.PathLike, cfg: SynthConfig, workers: int = 1, executor: str = "process",
-               progress: bool = True, records: str | os.PathLike | Sequence[str | os.PathLike] | None = None
-               ) -> Manifest:
+               progress: bool = True, records: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+               only: str | None = None) -> Manifest:
     """Generate every missing shard; the manifest is rewritten after every finished shard, so a
     folder whose run is still going (or was interrupted) can already be trained on or shown.
 
@@ -296,6 +296,9 @@ def synthesize(out: str | os.PathLike, cfg: SynthConfig, workers: int = 1, execu
         records: grasp-record folders made with these settings (:mod:`bghop.data.records`; one
             or several): the shards they hold are rebuilt instead of generated; folders made with
             the settings of a set these repair (``cfg.repair_of``) supply the shards to repair.
+        only: ``"bimanual"`` or ``"single"``: make only that kind's shards of the plan (e.g. a set's two-hand
+            samples in another frame, where its one-hand samples would be the same as before); the folder then
+            holds part of the set, readable as it is, and a later run without ``only`` completes it.
     Raises:
         ValueError: ``out`` holds shards of other settings, or ``records`` was made with other settings.
     """
@@ -318,8 +321,12 @@ def synthesize(out: str | os.PathLike, cfg: SynthConfig, workers: int = 1, execu
             raise ValueError(f"the records in {folder} were made with other settings (differs in: {', '.join(diff)})")
     records = [str(f) for f in folders] or None
     write_json_atomic(out / "config.json", cfg.to_dict())
-    todo = [j for j in plan_jobs(cfg) if not _done(out, j)]
-    bar = tqdm(total=cfg.bimanual + cfg.single, initial=cfg.bimanual + cfg.single - sum(j.count for j in todo),
+    if only not in (None, "bimanual", "single"):
+        raise ValueError(f"only must be 'bimanual', 'single' or None, not {only!r}")
+    wanted = [j for j in plan_jobs(cfg) if only is None or j.bimanual == (only == "bimanual")]
+    todo = [j for j in wanted if not _done(out, j)]
+    total = sum(j.count for j in wanted)
+    bar = tqdm(total=total, initial=total - sum(j.count for j in todo),
                unit="sample", desc="synthetic grasps", disable=not progress)
     if executor == "ray":  # progress per finished shard
         try:

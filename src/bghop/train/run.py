@@ -160,6 +160,27 @@ def _resume_path(out: Path) -> str | None:
     return None
 
 
+def _finished(out: Path, s: TrainSettings, kind: str) -> dict | None:
+    """The exported model's training record when ``out`` holds a run that already reached ``s.steps`` and has
+    no checkpoint to resume from (e.g. a finished run's ``model/`` and ``run.json`` committed and checked out on
+    a fresh machine), else None. Rerunning a finished run's command then keeps its model instead of training
+    it again from step 0."""
+    if _resume_path(out) is not None:
+        return None
+    try:
+        run = json.loads((out / "run.json").read_text())
+        training = json.loads((out / "model" / "config.json").read_text())["training"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if run.get("kind") != kind or int(training.get("steps", 0)) < s.steps:
+        return None
+    if list(run.get("settings", {}).get("data", [])) != list(s.data):
+        return None
+    logger.info("%s already holds a finished %s run (%d of %d steps, no checkpoint): keeping its model",
+                out, kind, int(training["steps"]), s.steps)
+    return training
+
+
 def _write_settings(out: Path, kind: str, s: TrainSettings, more: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "run.json"
@@ -179,6 +200,8 @@ def train_autoencoder(s: TrainSettings, config: AutoencoderConfig = AutoencoderC
     ``callbacks``: extra Lightning callbacks.
     """
     out = Path(s.out)
+    if _finished(out, s, "autoencoder") is not None:
+        return out / "model"
     L.seed_everything(s.seed, workers=True)
     data = open_grid_data([parse_source(d) for d in s.data], bimanual=None)
     _write_settings(out, "autoencoder", s, {"config": config.to_dict()})
@@ -256,6 +279,10 @@ def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool
             keeps the start's (``init_from``) or weighs every channel alike.
     """
     out = Path(s.out)
+    done = _finished(out, s, "prior")
+    if done is not None:
+        return PriorTrainResult(out / "model", {k: float(v) for k, v in done.items()
+                                                if isinstance(v, (int, float)) and "/" in k})
     L.seed_everything(s.seed, workers=True)
     ae = ObjectAutoencoder.from_pretrained(autoencoder)
     data = open_grid_data([parse_source(d) for d in s.data], bimanual=bimanual)
