@@ -107,9 +107,14 @@ def test_finished_run_without_checkpoint_keeps_its_model(data, autoencoder, tmp_
     """A finished run's model/ and run.json, committed and checked out on a fresh machine (no checkpoints), are
     kept when the same command runs again; asking for more steps, or other data, trains."""
     s = TrainSettings(out=str(tmp_path / "p"), data=[str(data["single"])], steps=2, batch_size=4, val_every=2,
-                      checkpoint_every=2, render_every=0)
+                      checkpoint_every=2, render_every=0, snapshot_every=1)
     res = train_prior(s, autoencoder, bimanual=False, unet=TINY)
     weights = (res.model / "model.safetensors").read_bytes()
+    snaps = sorted(p.name for p in (tmp_path / "p" / "snapshots").iterdir())
+    assert snaps == ["step_1", "step_2"]  # the EMA prior every step, for a learning curve
+    snap = json.loads((tmp_path / "p" / "snapshots" / "step_2" / "config.json").read_text())["training"]
+    assert snap["steps"] == 2 and snap["autoencoder"] == str(autoencoder.resolve())
+    assert (tmp_path / "p" / "snapshots" / "step_2" / "model.safetensors").read_bytes() == weights
     import shutil
 
     shutil.rmtree(tmp_path / "p" / "checkpoints")
@@ -215,3 +220,32 @@ def test_mixed_precision_run_exports_float32(data, autoencoder, tmp_path):
     assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in params if p.is_floating_point())
     assert torch.isfinite(torch.tensor(res.metrics["val/loss"]))
     assert json.loads((res.model / "config.json").read_text())["training"]["precision"] == "bf16-mixed"
+
+
+def test_learning_curve_measures_every_snapshot_and_resumes(data, autoencoder, tmp_path, monkeypatch):
+    """scripts/learning_curve.py on a tiny run: one row per snapshot and the final model, in step order; a
+    rerun measures nothing again."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    s = TrainSettings(out=str(tmp_path / "run"), data=[str(data["bi"])], steps=2, batch_size=4, val_every=2,
+                      checkpoint_every=2, render_every=0, snapshot_every=1)
+    train_prior(s, autoencoder, bimanual=True, unet=TINY)
+    path = Path(__file__).resolve().parents[1] / "scripts" / "learning_curve.py"
+    spec = importlib.util.spec_from_file_location("learning_curve", path)
+    lc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lc)
+    assert [st for st, _ in lc.models_of(tmp_path / "run")] == [1, 2]  # the final model is step 2's snapshot
+    argv = ["learning_curve.py", str(tmp_path / "run"), "--data", str(data["bi"]), "-n", "1", "--prompts", "ball",
+            "box"]
+    monkeypatch.setattr(sys, "argv", argv)
+    lc.main()
+    rows = [json.loads(x) for x in (tmp_path / "run" / "learning_curve.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2]
+    assert all(r["val"] > 0 and 0 <= r["decoded"] <= 1 for r in rows)
+    assert (tmp_path / "run" / "learning_curve.png").is_file()
+    calls = []
+    monkeypatch.setattr(lc, "generation_figures", lambda *a, **k: calls.append(1) or {})
+    lc.main()
+    assert not calls and len((tmp_path / "run" / "learning_curve.jsonl").read_text().splitlines()) == 2

@@ -58,6 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "RIGHT (--single-hand), normalised to sum 1 (default: every channel alike, so the 3 object "
                         "channels carry 3/43 of the bimanual loss); validation losses stay unweighted")
     q.add_argument("--render-every", type=int_in(0), default=500, help="render samples every N steps (0: never)")
+    q.add_argument("--snapshot-every", type=int_in(0), default=0,
+                   help="export the EMA prior to OUT/snapshots/step_N every N steps (0: never, the default); "
+                        "scripts/learning_curve.py measures them")
     q.set_defaults(func=_prior)
 
 
@@ -91,7 +94,8 @@ def _settings(args: argparse.Namespace):
                          ema_decay=args.ema_decay, val_every=args.val_every, checkpoint_every=args.checkpoint_every,
                          accelerator=accelerator, devices=devices, num_nodes=args.num_nodes,
                          precision=args.precision, seed=args.seed, workers=args.workers, threads=args.threads,
-                         render_every=getattr(args, "render_every", 0))
+                         render_every=getattr(args, "render_every", 0),
+                         snapshot_every=getattr(args, "snapshot_every", 0))
 
 
 def _autoencoder(args: argparse.Namespace) -> int:

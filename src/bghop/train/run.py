@@ -69,6 +69,8 @@ class TrainSettings:
         seed: seed for weights, sampling order and noise.
         workers: DataLoader worker processes.
         render_every: render prior samples every N steps (0 = never).
+        snapshot_every: export the EMA prior to ``OUT/snapshots/step_N`` every N steps (0 = never): the
+            checkpoints a learning curve measures (``scripts/learning_curve.py``).
         threads: CPU threads for torch (0 = leave torch's default).
     """
 
@@ -89,8 +91,36 @@ class TrainSettings:
     seed: int = 0
     workers: int = 0
     render_every: int = 500
+    snapshot_every: int = 0
     threads: int = 0
     extra: dict = field(default_factory=dict)
+
+
+class _Snapshots(Callback):
+    """Every ``every`` steps, export the EMA prior to ``out/step_N`` (a model folder; never at step 0), with
+    the autoencoder it was trained with recorded as the exported model does."""
+
+    def __init__(self, out: Path, every: int, autoencoder: str) -> None:
+        self.out, self.every, self.autoencoder = out, every, autoencoder
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        # Lightning calls callbacks before the module's own hook, where the EMA takes this step's weights:
+        # the export waits for the next batch (or the end of training)
+        step = trainer.global_step
+        if trainer.is_global_zero and step > 0 and step % self.every == 0:
+            self._pending = step
+
+    def _export(self, pl_module) -> None:
+        step, self._pending = getattr(self, "_pending", None), None
+        if step is not None:
+            pl_module.ema_prior().cpu().save_pretrained(self.out / f"step_{step}", extra={"training": {
+                "steps": step, "autoencoder": self.autoencoder}})
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        self._export(pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._export(pl_module)
 
 
 class _LossPlot(Callback):
@@ -348,6 +378,8 @@ def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool
                               drop_last=len(train_texts) >= s.batch_size)
     val_loader = DataLoader(_GridTensors(x_val, val_texts), batch_size=s.batch_size, collate_fn=collate_grids)
     callbacks = list(callbacks or [])
+    if s.snapshot_every > 0:
+        callbacks.append(_Snapshots(out / "snapshots", s.snapshot_every, str(Path(autoencoder).resolve())))
     if s.render_every > 0:
         from bghop.train.renders import SampleRenders
 
