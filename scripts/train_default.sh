@@ -37,6 +37,7 @@ BI_STEPS=${BI_STEPS:-1500}
 NOTES=${NOTES:-}
 RECIPE=${RECIPE:-base}
 INSTALL=${INSTALL:-1}
+SNAPSHOT_EVERY=${SNAPSHOT_EVERY:-250}   # bimanual EMA snapshots for scripts/learning_curve.py (0: none)
 DATA_OBJ=${DATA_OBJ:-$OUT/data_object}
 DATA_TWO=${DATA_TWO:-$OUT/data_two_hand}
 [[ "$RECIPE" == base || "$RECIPE" == two_hand ]] || { echo "RECIPE must be base or two_hand" >&2; exit 2; }
@@ -71,7 +72,7 @@ bghop train prior --single-hand --data "$DATA" "$DATA@right" --autoencoder "$OUT
     --device "$DEVICE" --threads "$THREADS" "${single_skip[@]}"
 bghop train prior --data "${bi_data[@]}" --autoencoder "$OUT/ae/model" --init-from "$OUT/single/model" \
     --out "$OUT/bimanual" --steps "$BI_STEPS" --batch-size 16 --lr 5e-4 --val-every 500 --checkpoint-every 250 \
-    --device "$DEVICE" --threads "$THREADS"
+    --snapshot-every "$SNAPSHOT_EVERY" --device "$DEVICE" --threads "$THREADS"
 
 [[ "$INSTALL" == 1 ]] || { echo "models in $OUT (INSTALL=0: not installed)"; exit 0; }
 python scripts/install_default_models.py --autoencoder "$OUT/ae/model" --prior "$OUT/bimanual/model" \
