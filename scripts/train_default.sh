@@ -42,20 +42,22 @@ DATA_OBJ=${DATA_OBJ:-$OUT/data_object}
 DATA_TWO=${DATA_TWO:-$OUT/data_two_hand}
 [[ "$RECIPE" == base || "$RECIPE" == two_hand ]] || { echo "RECIPE must be base or two_hand" >&2; exit 2; }
 
+# whether a stage's run folder holds its finished model (then neither it nor the data only it needs is rebuilt)
+done_stage() { python -c "import sys; from bghop.train.run import finished_stage; sys.exit(0 if finished_stage('$OUT/$1', $2) else 1)"; }
 # one synth command, K workers x 1 thread (two commands side by side oversubscribe the cores);
 # rerunning resumes, and a folder made with other settings is refused
-OMP_NUM_THREADS=1 bghop data synth --bimanual "$BIMANUAL" --single "$SINGLE" --out "$DATA" --workers "$WORKERS"
-bghop data stats "$DATA" --json "$OUT/data_stats.json"
+if ! done_stage ae "$AE_STEPS" || ! done_stage single "$SINGLE_STEPS" || [[ "$RECIPE" == base ]]; then
+    OMP_NUM_THREADS=1 bghop data synth --bimanual "$BIMANUAL" --single "$SINGLE" --out "$DATA" --workers "$WORKERS"
+    bghop data stats "$DATA" --json "$OUT/data_stats.json"
+fi
 ae_data=("$DATA")
 bi_data=("$DATA")
 if [[ "$RECIPE" == two_hand ]]; then
-    # the same base grasps, two-hand samples encoded in the object frame (rebuilt from the same records; the
-    # one-hand samples would be the same as in DATA and the bimanual prior does not read them: --only bimanual)
-    OMP_NUM_THREADS=1 bghop data synth --bimanual "$BIMANUAL" --single "$SINGLE" --frame object@0.8 --only bimanual \
-        --out "$DATA_OBJ" --workers "$WORKERS"
-    OMP_NUM_THREADS=1 bghop data synth --library two_hand --bimanual 3000 --single 0 --frame object@0.8 \
-        --out "$DATA_TWO" --workers "$WORKERS"
-    bghop data stats "$DATA_TWO" --json "$OUT/data_two_hand_stats.json"
+    if ! done_stage ae "$AE_STEPS" || ! done_stage bimanual "$BI_STEPS"; then
+        OMP_NUM_THREADS=1 bghop data synth --library two_hand --bimanual 3000 --single 0 --frame object@0.8 \
+            --out "$DATA_TWO" --workers "$WORKERS"
+        bghop data stats "$DATA_TWO" --json "$OUT/data_two_hand_stats.json"
+    fi
     ae_data=("$DATA" "$DATA_TWO")
     bi_data=("$DATA_OBJ" "$DATA_TWO")
 fi
@@ -70,6 +72,12 @@ single_skip=(--no-input-skip)
 bghop train prior --single-hand --data "$DATA" "$DATA@right" --autoencoder "$OUT/ae/model" --out "$OUT/single" \
     --steps "$SINGLE_STEPS" --batch-size 16 --lr 5e-4 --val-every 250 --checkpoint-every 250 \
     --device "$DEVICE" --threads "$THREADS" "${single_skip[@]}"
+if [[ "$RECIPE" == two_hand ]] && ! done_stage bimanual "$BI_STEPS"; then
+    # the same base grasps, two-hand samples encoded in the object frame (rebuilt from the same records; the
+    # one-hand samples would be the same as in DATA and the bimanual prior does not read them: --only bimanual)
+    OMP_NUM_THREADS=1 bghop data synth --bimanual "$BIMANUAL" --single "$SINGLE" --frame object@0.8 --only bimanual \
+        --out "$DATA_OBJ" --workers "$WORKERS"
+fi
 bghop train prior --data "${bi_data[@]}" --autoencoder "$OUT/ae/model" --init-from "$OUT/single/model" \
     --out "$OUT/bimanual" --steps "$BI_STEPS" --batch-size 16 --lr 5e-4 --val-every 500 --checkpoint-every 250 \
     --snapshot-every "$SNAPSHOT_EVERY" --device "$DEVICE" --threads "$THREADS"

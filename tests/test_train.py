@@ -14,7 +14,7 @@ from bghop.models.autoencoder import AutoencoderConfig, ObjectAutoencoder
 from bghop.models.prior import InteractionPrior
 from bghop.models.unet import UNetConfig
 from bghop.train.data import open_grid_data, parse_source
-from bghop.train.run import TrainSettings, prior_validation_loss, train_autoencoder, train_prior
+from bghop.train.run import TrainSettings, finished_stage, prior_validation_loss, train_autoencoder, train_prior
 from grid_data import make_grid_data
 
 TINY = UNetConfig(base_channels=8, channel_mult=(1, 2), attention_levels=(1,), heads=2)
@@ -117,7 +117,10 @@ def test_finished_run_without_checkpoint_keeps_its_model(data, autoencoder, tmp_
     assert (tmp_path / "p" / "snapshots" / "step_2" / "model.safetensors").read_bytes() == weights
     import shutil
 
+    assert not finished_stage(tmp_path / "p", 2)  # a checkpoint is there: the run resumes from it
     shutil.rmtree(tmp_path / "p" / "checkpoints")
+    assert finished_stage(tmp_path / "p", 2) and not finished_stage(tmp_path / "p", 3)
+    assert not finished_stage(tmp_path / "nothing", 1)
     first = _FirstStep()
     again = train_prior(s, autoencoder, bimanual=False, unet=TINY, callbacks=[first])
     assert first.first is None and again.model == res.model  # no training step ran

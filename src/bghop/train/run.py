@@ -40,7 +40,7 @@ from bghop.models.unet import UNetConfig
 from bghop.train.data import collate_grids, open_grid_data, parse_source
 from bghop.train.modules import AutoencoderModule, PriorModule, fixed_noise_loss
 
-__all__ = ["TrainSettings", "train_autoencoder", "train_prior", "encode_grids", "PriorTrainResult",
+__all__ = ["TrainSettings", "train_autoencoder", "train_prior", "encode_grids", "PriorTrainResult", "finished_stage",
            "prior_validation_loss", "held_out_grids"]
 
 logger = logging.getLogger(__name__)
@@ -190,22 +190,31 @@ def _resume_path(out: Path) -> str | None:
     return None
 
 
+def finished_stage(out: str | os.PathLike, steps: int) -> bool:
+    """Whether the run folder ``out`` holds an exported model trained for at least ``steps`` steps and no
+    checkpoint to resume from: a finished run, which the same command keeps instead of training again
+    (``scripts/train_default.sh`` asks this to skip the data a finished stage needs)."""
+    out = Path(out)
+    if (out / "checkpoints" / "last.ckpt").is_file():
+        return False
+    try:
+        training = json.loads((out / "model" / "config.json").read_text())["training"]
+        return int(training.get("steps", 0)) >= steps and (out / "run.json").is_file()
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 def _finished(out: Path, s: TrainSettings, kind: str) -> dict | None:
     """The exported model's training record when ``out`` holds a run that already reached ``s.steps`` and has
     no checkpoint to resume from (e.g. a finished run's ``model/`` and ``run.json`` committed and checked out on
-    a fresh machine), else None. Rerunning a finished run's command then keeps its model instead of training
-    it again from step 0."""
-    if _resume_path(out) is not None:
+    a fresh machine), for the same kind of model and the same data, else None. Rerunning a finished run's
+    command then keeps its model instead of training it again from step 0."""
+    if not finished_stage(out, s.steps):
         return None
-    try:
-        run = json.loads((out / "run.json").read_text())
-        training = json.loads((out / "model" / "config.json").read_text())["training"]
-    except (OSError, ValueError, KeyError, TypeError):
+    run = json.loads((out / "run.json").read_text())
+    if run.get("kind") != kind or list(run.get("settings", {}).get("data", [])) != list(s.data):
         return None
-    if run.get("kind") != kind or int(training.get("steps", 0)) < s.steps:
-        return None
-    if list(run.get("settings", {}).get("data", [])) != list(s.data):
-        return None
+    training = json.loads((out / "model" / "config.json").read_text())["training"]
     logger.info("%s already holds a finished %s run (%d of %d steps, no checkpoint): keeping its model",
                 out, kind, int(training["steps"]), s.steps)
     return training
