@@ -215,8 +215,9 @@ def _finished(out: Path, s: TrainSettings, kind: str) -> dict | None:
     if run.get("kind") != kind or list(run.get("settings", {}).get("data", [])) != list(s.data):
         return None
     training = json.loads((out / "model" / "config.json").read_text())["training"]
-    logger.info("%s already holds a finished %s run (%d of %d steps, no checkpoint): keeping its model",
-                out, kind, int(training["steps"]), s.steps)
+    logger.warning("%s already holds a finished %s run (%d of %d steps, no checkpoint): keeping its model "
+                   "(ask for more --steps, or use a new --out, to train again)", out, kind, int(training["steps"]),
+                   s.steps)
     return training
 
 
