@@ -47,7 +47,6 @@ def models_of(run: Path) -> list[tuple[int, Path]]:
 
 def generation_figures(prior, ae, prompts: list[str], n: int, seed: int) -> dict:
     from bghop.eval.metrics import in_contact
-    from bghop.geometry.sdf import sdf_at_points
     from bghop.hands.posing import HandLayers, pose_hands
     from bghop.synthesis.generate import generate
 
@@ -63,8 +62,7 @@ def generation_figures(prior, ae, prompts: list[str], n: int, seed: int) -> dict
             shapes[c].append(cs)
             pieces += cs.pieces == 1
             posed = pose_hands(s.hands, layers)
-            contact += all(in_contact(s.object_mesh, p.vertices, sdf=sdf_at_points(s.object_mesh, p.vertices))
-                           for p in posed.values())
+            contact += all(in_contact(s.object_mesh, p.vertices) for p in posed.values())
         shapes[c] += [None] * (n - len(res.samples))
     five = {c: [s for s in v if s is not None] for c, v in shapes.items() if c in SHAPE_TESTS}
     con = shape_contrast(five) if len(five) >= 2 else None

@@ -44,13 +44,11 @@ def _round_trip(mesh: trimesh.Trimesh, ae, frame: str) -> trimesh.Trimesh | None
 
     from bghop.data.shards import TRUNCATION
     from bghop.fields.encode import GridSettings
-    from bghop.fields.frame import FrameConfig
-    from bghop.geometry.axes import principal_frame
+    from bghop.fields.frame import FrameConfig, nTo_from_axes, object_frame
     from bghop.geometry.sdf import SDFError, mesh_to_sdf_grid, sdf_grid_to_mesh
 
-    fr = FrameConfig.from_spec(frame)
-    oTa = principal_frame(np.asarray(mesh.vertices), np.asarray(mesh.faces))
-    nTo = np.diag([fr.scale] * 3 + [1.0]) @ np.linalg.inv(oTa)
+    oTa = torch.as_tensor(object_frame(np.asarray(mesh.vertices), np.asarray(mesh.faces)))
+    nTo = nTo_from_axes(oTa[None, :3, :3], oTa[None, :3, 3], FrameConfig.from_spec(frame))[0].numpy()
     spec = GridSettings().sdf_spec
     sdf = mesh_to_sdf_grid(mesh, spec, transform=nTo, max_distance=TRUNCATION)
     with torch.no_grad():

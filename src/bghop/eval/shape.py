@@ -80,22 +80,22 @@ def _occupancy(mesh: trimesh.Trimesh, oTa: np.ndarray, lo: np.ndarray, hi: np.nd
     return np.pad(occ, 1)
 
 
-def _genus_and_pieces(occ: np.ndarray) -> tuple[int, int, np.ndarray]:
-    """``(genus of the largest piece, pieces with ≥ 1 % of the volume, largest piece's mask)``; foreground
+def _genus_and_pieces(occ: np.ndarray) -> tuple[int, int]:
+    """``(genus of the largest piece, pieces with ≥ 1 % of the volume)``; foreground
     26-connected, background 6-connected (the pair for which the Euler number counts holes right)."""
     from scipy import ndimage
     from skimage.measure import euler_number
 
     labels, count = ndimage.label(occ, structure=np.ones((3, 3, 3), bool))
     if count == 0:
-        return 0, 0, occ
+        return 0, 0
     sizes = np.bincount(labels.ravel())[1:]
     pieces = int((sizes >= 0.01 * sizes.sum()).sum())
     big = labels == (int(np.argmax(sizes)) + 1)
     chi = int(euler_number(big, connectivity=3))
     _, background = ndimage.label(~big)  # 6-connected; the padded outside is one of them
     cavities = background - 1
-    return max(0, 1 + cavities - chi), pieces, big
+    return max(0, 1 + cavities - chi), pieces
 
 
 def coarse_shape(mesh: trimesh.Trimesh, resolution: int = 48, min_voxel_m: float = 0.002) -> CoarseShape:
@@ -120,7 +120,7 @@ def coarse_shape(mesh: trimesh.Trimesh, resolution: int = 48, min_voxel_m: float
     e1, e2, e3 = (float(ext[k]) for k in order)
     voxel = max(float(ext.max()) / resolution, min_voxel_m)
     occ = _occupancy(mesh, oTa, lo, hi, voxel)
-    genus, pieces, big = _genus_and_pieces(occ)
+    genus, pieces = _genus_and_pieces(occ)
     n = np.array(occ.shape) - 2
     cell = float(np.prod((hi - lo) / n))  # the cells tile the box exactly
     fill = float(occ.sum()) * cell / max(float(np.prod(ext)), 1e-12)

@@ -190,18 +190,26 @@ def _resume_path(out: Path) -> str | None:
     return None
 
 
+def _finished_records(out: Path, steps: int) -> tuple[dict, dict] | None:
+    """``(run.json, the exported model's training record)`` of a run folder that reached ``steps`` and holds no
+    checkpoint to resume from, else None."""
+    if (out / "checkpoints" / "last.ckpt").is_file():
+        return None
+    try:
+        run = json.loads((out / "run.json").read_text())
+        training = json.loads((out / "model" / "config.json").read_text())["training"]
+        if int(training.get("steps", 0)) >= steps:
+            return run, training
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
 def finished_stage(out: str | os.PathLike, steps: int) -> bool:
     """Whether the run folder ``out`` holds an exported model trained for at least ``steps`` steps and no
     checkpoint to resume from: a finished run, which the same command keeps instead of training again
     (``scripts/train_default.sh`` asks this to skip the data a finished stage needs)."""
-    out = Path(out)
-    if (out / "checkpoints" / "last.ckpt").is_file():
-        return False
-    try:
-        training = json.loads((out / "model" / "config.json").read_text())["training"]
-        return int(training.get("steps", 0)) >= steps and (out / "run.json").is_file()
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
+    return _finished_records(Path(out), steps) is not None
 
 
 def _finished(out: Path, s: TrainSettings, kind: str) -> dict | None:
@@ -209,12 +217,12 @@ def _finished(out: Path, s: TrainSettings, kind: str) -> dict | None:
     no checkpoint to resume from (e.g. a finished run's ``model/`` and ``run.json`` committed and checked out on
     a fresh machine), for the same kind of model and the same data, else None. Rerunning a finished run's
     command then keeps its model instead of training it again from step 0."""
-    if not finished_stage(out, s.steps):
+    found = _finished_records(out, s.steps)
+    if found is None:
         return None
-    run = json.loads((out / "run.json").read_text())
+    run, training = found
     if run.get("kind") != kind or list(run.get("settings", {}).get("data", [])) != list(s.data):
         return None
-    training = json.loads((out / "model" / "config.json").read_text())["training"]
     logger.warning("%s already holds a finished %s run (%d of %d steps, no checkpoint): keeping its model "
                    "(ask for more --steps, or use a new --out, to train again)", out, kind, int(training["steps"]),
                    s.steps)
