@@ -8,6 +8,8 @@
 # 3. generation: 6 prompts x 4 samples, then bghop eval (text faithfulness, contact, physics)
 # 4. the same with --refine, then bghop eval
 # Every step resumes when rerun (complete folders are kept). THREADS=1 when sharing the machine.
+# METHODS=bghop,prior-init,single-prior,energy,random adds `bghop grasp --init prior` to the benches (a prior
+# anchored to the object, e.g. the two_hand recipe's); default: bghop bench grasp's own.
 set -euo pipefail
 OUT=${1:-runs/eval_default}
 THREADS=${THREADS:-2}
@@ -19,11 +21,15 @@ models=()
 [[ -n "${AE:-}" ]] && models+=(--autoencoder "$AE")
 single=()
 [[ -n "${SINGLE:-}" ]] && single+=(--prior-single "$SINGLE")
+methods=()
+[[ -n "${METHODS:-}" ]] && methods+=(--methods "$METHODS")
 mkdir -p "$OUT"
 
 python scripts/eval_ycb.py --out "$OUT/ycb" -n "$N" --threads "$THREADS" "${models[@]}"
-bghop bench grasp --objects ho3d --out "$OUT/bench_ho3d" -n "$N" --threads "$THREADS" "${models[@]}" "${single[@]}"
-bghop bench grasp --objects extra --out "$OUT/bench_extra" -n "$N" --threads "$THREADS" "${models[@]}" "${single[@]}"
+bghop bench grasp --objects ho3d --out "$OUT/bench_ho3d" -n "$N" --threads "$THREADS" "${models[@]}" "${single[@]}" \
+    "${methods[@]}"
+bghop bench grasp --objects extra --out "$OUT/bench_extra" -n "$N" --threads "$THREADS" "${models[@]}" "${single[@]}" \
+    "${methods[@]}"
 
 gen=()
 for c in $PROMPTS; do

@@ -30,6 +30,7 @@ from bghop.models.autoencoder import AutoencoderConfig, ObjectAutoencoder
 from bghop.models.prior import InteractionPrior, PriorConfig
 from bghop.models.unet import UNetConfig
 from bghop.synthesis.score import PriorScorer
+from bghop.bench import DEFAULT_METHODS as bench_defaults
 from bghop.bench import (
     METHOD_COLUMNS,
     METHODS,
@@ -130,9 +131,9 @@ def test_mirror_mesh_keeps_a_valid_solid():
 # ------------------------------------------------------------------------------------ end to end
 def test_every_method_writes_result_folders(bench, box):
     out, res = bench
-    assert [r.method for r in res.rows] == list(METHODS)
+    assert [r.method for r in res.rows] == list(bench_defaults)
     assert not [j for j in res.jobs if j.error], [j.error for j in res.jobs]
-    for m in METHODS:
+    for m in bench_defaults:
         folder = out / m / "box"
         samples = find_sample_folders(folder)  # what bghop eval and bghop view read
         assert [p.name for p in samples] == ["0", "1"]
@@ -151,7 +152,7 @@ def test_every_method_writes_result_folders(bench, box):
         assert (out / m / "metrics.csv").is_file()  # each method's evaluation
         assert not [p for p in (out / m).iterdir() if p.name.startswith(".")]  # no temporary leftovers
     # random = no SDS, bghop = SDS: the configs that ran say so
-    cfg = {m: read_run(out / m / "box").settings["method_config"] for m in METHODS}
+    cfg = {m: read_run(out / m / "box").settings["method_config"] for m in bench_defaults}
     assert cfg["random"]["sds"]["iterations"] == 0 and cfg["bghop"]["sds"]["iterations"] == 2
     assert cfg["energy"]["iterations"] == 4
     assert cfg["single-prior"] == cfg["bghop"] and cfg["bghop"]["rank"]["physics"] is True
@@ -204,14 +205,14 @@ def test_tables_and_files(bench):
     lines = table.splitlines()
     header = [c.strip() for c in lines[0].strip("|").split("|")]
     assert header == ["method", *(h for h, _, _ in METHOD_COLUMNS)]
-    assert [ln.split("|")[1].strip() for ln in lines[2:]] == list(METHODS)
+    assert [ln.split("|")[1].strip() for ln in lines[2:]] == list(bench_defaults)
     for r in res.rows:
         assert r.grasps == 2 and r.objects == 1
         assert r.contact_both_rate is not None and 0 <= r.contact_both_rate <= 1
         assert r.stability_rate is not None and r.displacement_cm is not None
         assert r.sds_score is not None and np.isfinite(r.sds_score)
         assert r.entropy_nats is not None and r.grasps_per_minute > 0
-    assert {(r.object, r.method) for r in res.per_object} == {("box", m) for m in METHODS}
+    assert {(r.object, r.method) for r in res.per_object} == {("box", m) for m in bench_defaults}
     for r in res.per_object:  # best of N is one of the batch and consistent with the counts
         assert r.best in ("box/0", "box/1") and r.grasps == 2
         assert 0 <= r.contact_of_n <= 2 and 0 <= r.stable_of_n <= 2
@@ -222,7 +223,7 @@ def test_tables_and_files(bench):
     assert {"md", "csv", "per_object_csv", "json", "comparison", "comparison_per_object"} <= set(paths)
     with open(paths["csv"]) as f:
         rows = list(csv.DictReader(f))
-    assert [r["method"] for r in rows] == list(METHODS)
+    assert [r["method"] for r in rows] == list(bench_defaults)
     assert {"contact_both_rate", "stability_rate", "hand_hand_cm3", "grasps_per_minute", "entropy_nats"} <= set(rows[0])
     data = json.loads(paths["json"].read_text())
     assert len(data["methods"]) == 4 and len(data["per_object"]) == 4
@@ -233,7 +234,7 @@ def test_tables_and_files(bench):
 
 def test_rerun_skips_complete_folders_and_redoes_the_rest(bench, models, box):
     out, _ = bench
-    stamp = {m: (out / m / "box" / "0" / "hands.json").stat().st_mtime_ns for m in METHODS}
+    stamp = {m: (out / m / "box" / "0" / "hands.json").stat().st_mtime_ns for m in bench_defaults}
     methods = ("energy", "random")
     (out / "random" / "box" / "summary.json").unlink()  # an incomplete folder
     leftover = out / "energy" / f".box.bghop-stage-{socket.gethostname()}~99999999~x"
@@ -260,13 +261,34 @@ def test_config_and_input_errors(models, box, tmp_path):
                 {"hand_kind": "robot"}, {"methods": ()}):
         with pytest.raises(BenchInputError):
             BenchConfig(**bad)
-    assert DEFAULT_METHODS == METHODS
+    assert DEFAULT_METHODS == bench_defaults and set(DEFAULT_METHODS) < set(METHODS)
     with pytest.raises(BenchInputError, match="single-hand prior"):
         run_benchmark([box], replace(models, prior_single=None), tmp_path, _config(), progress=False)
     huge = BenchObject("huge", "box", trimesh.creation.box((0.9, 0.1, 0.1)), "test")
     with pytest.raises(BenchInputError, match="huge"):
         run_benchmark([box, huge], models, tmp_path / "o", _config(methods=("energy",)), progress=False)
     assert not (tmp_path / "o").exists()  # refused before any work
+
+
+def test_prior_init_method_needs_an_object_anchored_prior_and_runs_with_one(models, box, tmp_path, monkeypatch):
+    """``prior-init`` (``bghop grasp --init prior``) is refused, before any work, with a prior in G-HOP's frame,
+    and writes complete result folders with a prior anchored to the object."""
+    from bghop.fields.encode import GridSettings
+    from bghop.fields.frame import FrameConfig
+    from bghop.fields.skeletal import FieldConfig
+
+    with pytest.raises(BenchInputError, match="anchored to the object"):
+        run_benchmark([box], models, tmp_path / "refused", _config(methods=("prior-init",)), progress=False)
+    assert not (tmp_path / "refused").exists()
+    monkeypatch.setenv(physics.CACHE_ENV, str(tmp_path / "cache"))
+    prior = tiny_prior(bimanual=True)
+    settings = GridSettings(field=FieldConfig(frame=FrameConfig.with_side(0.8, "object")))
+    prior.config = replace(prior.config, grid=settings.to_dict())
+    anchored = BenchModels(prior, models.autoencoder)
+    res = run_benchmark([box], anchored, tmp_path / "b", _config(methods=("prior-init", "random")), progress=False)
+    assert [(j.method, j.error) for j in res.jobs] == [("prior-init", None), ("random", None)]
+    got = read_run(tmp_path / "b" / "prior-init" / "box")
+    assert len(got.samples) == 2 and got.method == "prior-init" and got.extra["bench"]["grasps"] == 2
 
 
 def test_resolve_objects(tmp_path):

