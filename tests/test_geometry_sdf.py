@@ -175,6 +175,38 @@ def test_sign_on_overlapping_components():
     assert (sdf_at_points(mesh, outside) > 0).all()
 
 
+def _shells() -> trimesh.Trimesh:
+    """A closed box shell with a smaller box floating inside its hollow (inward-facing inner wall)."""
+    outer = trimesh.creation.box(extents=(0.2, 0.16, 0.12))
+    hollow = trimesh.creation.box(extents=(0.16, 0.12, 0.08))
+    hollow.invert()
+    core = trimesh.creation.box(extents=(0.04, 0.04, 0.04))
+    return trimesh.util.concatenate([outer, hollow, core])
+
+
+@pytest.mark.parametrize("name", ["torus", "two_boxes", "shells", "mug", "damaged"])
+def test_grid_sign_from_regions_equals_every_winding_number(name, monkeypatch):
+    """`mesh_to_sdf_grid` takes the sign of far regions from a few points (closed meshes only): the grid must
+    equal `sdf_at_points` on the same points, which evaluates the winding number at every one."""
+    import bghop.geometry.sdf as sdf_mod
+    from bghop.data.objects import make_object
+
+    meshes = {"torus": trimesh.creation.torus(0.08, 0.025),
+              "two_boxes": trimesh.util.concatenate([trimesh.creation.box((0.05,) * 3).apply_translation([-0.08, 0, 0]),
+                                                     trimesh.creation.box((0.05,) * 3).apply_translation([0.08, 0, 0])]),
+              "shells": _shells(), "mug": make_object("mug", seed=3).mesh, "damaged": _damaged_box("holes")}
+    mesh = meshes[name]
+    calls = []
+    real = sdf_mod._grid_inside
+    monkeypatch.setattr(sdf_mod, "_grid_inside", lambda *a: calls.append(1) or real(*a))
+    spec = GridSpec(40, -0.15, 0.15)
+    grid = mesh_to_sdf_grid(mesh, spec, max_distance=0.03)
+    points = sdf_at_points(mesh, _points(spec), max_distance=0.03).reshape(grid.shape).astype(np.float32)
+    assert calls == ([] if name == "damaged" else [1])  # the shortcut only where the mesh is closed
+    np.testing.assert_array_equal(grid, points)
+    assert (grid < 0).any() and (grid > 0).any()
+
+
 # ---------------------------------------------------------------- transforms, clamping, shapes
 
 
