@@ -51,8 +51,8 @@ INSIDE_WINDING_NUMBER = 0.5
 _CHUNK = 1 << 21
 #: Largest number of cover points built for the ``max_distance`` culling before it coarsens.
 _MAX_COVER_POINTS = 2_000_000
-#: Cover spacing of :func:`_grid_inside`, in grid cells (1: 3.5x less CPU than every winding number on 7
-#: procedural objects at 64³, 0.5: 2.2x; the same verdicts).
+#: Cover spacing of :func:`_grid_inside`, in grid cells (a finer cover costs more in the k-d tree than it
+#: saves in winding numbers).
 _GRID_COVER = 1.0
 
 
@@ -172,18 +172,18 @@ def _grid_inside(V: np.ndarray, F: np.ndarray, P: np.ndarray, shape: tuple[int, 
 
     Where a grid point is provably more than one cell from the surface (a cover of the surface, queried with
     a k-d tree: nearest cover point farther than a cell plus the cover's spacing), the segment to a
-    6-neighbour cannot cross the surface; so
-    each 6-connected region of such points lies on one side, where the winding number is one integer.
-    The winding number is evaluated at every point nearer the surface and at up to 8 points of each far
-    region (all of them, should those disagree), instead of at all points: 3.5× less CPU on seven procedural
-    objects at 64³ with the same verdicts.
+    6-neighbour cannot cross the surface; so each 6-connected region of such points lies on one side, where
+    the winding number is one integer. The winding number is evaluated at every point nearer the surface
+    and at up to 8 points of each far region (all of them, should those disagree), instead of at all points:
+    3.3× less CPU on seven procedural objects at 64³ with the same verdicts (``scripts/bench_sdf.py
+    --closed-sign``).
     """
     from scipy import ndimage
 
     cover, eps = _cover_points(V, F, _GRID_COVER * spacing)
-    reach = spacing + eps  # nearest cover point farther than this: the surface is farther than one cell
-    near, _ = cKDTree(cover).query(P, k=1, distance_upper_bound=1.000001 * reach, workers=-1)
-    far = (near > 1.000001 * reach).reshape(shape)
+    reach = 1.000001 * (spacing + eps)  # nearest cover point farther than this: the surface is farther than a cell
+    near, _ = cKDTree(cover).query(P, k=1, distance_upper_bound=reach, workers=-1)
+    far = (near > reach).reshape(shape)
     labels, count = ndimage.label(far)  # 6-connectivity
     labels = labels.ravel()
     inside = np.zeros(len(P), dtype=bool)
@@ -292,12 +292,17 @@ def sdf_at_points(mesh: trimesh.Trimesh, points: np.ndarray | Tensor, transform:
         SDFError: empty/non-finite mesh, bad transform or points, or ``max_distance <= 0``.
     """
     P = _as_points(points)
+    return _clamped_sdf(mesh, np.ascontiguousarray(P.reshape(-1, 3)), transform, max_distance).reshape(P.shape[:-1])
+
+
+def _clamped_sdf(mesh: trimesh.Trimesh, P: np.ndarray, transform: np.ndarray | Tensor | None,
+                 max_distance: float | None, grid: tuple[tuple[int, int, int], float] | None = None) -> np.ndarray:
+    """:func:`sdf_at_points` at ``(N, 3)`` float64 points (``grid``: as :func:`_signed_distance`)."""
     if max_distance is not None and not max_distance > 0:
         raise SDFError(f"max_distance must be positive (or None for no clamp), got {max_distance}")
     V, F = _prepare(mesh, transform)
-    flat = np.ascontiguousarray(P.reshape(-1, 3))
     band = None if max_distance is None else (-float(max_distance), float(max_distance))
-    return _signed_distance(V, F, flat, band).reshape(P.shape[:-1])
+    return _signed_distance(V, F, P, band, grid=grid)
 
 
 def sdf_clipped(mesh: trimesh.Trimesh, points: np.ndarray, lower: float, upper: float) -> np.ndarray:
@@ -388,7 +393,7 @@ def mesh_to_sdf_grid(mesh: trimesh.Trimesh, spec: GridSpec = GridSpec(),
     Same method and result as :func:`sdf_at_points` (exact AABB distance at every grid point, sign from
     the fast generalised winding number), evaluated at ``spec.points()``; around a closed mesh the winding
     number is only evaluated near the surface and at a few points of each region of space farther than one
-    cell from it (:func:`_grid_inside`; the sign is constant there), 3.5× less CPU for the sign.
+    cell from it (:func:`_grid_inside`; the sign is constant there), 3.3× less CPU for the sign.
 
     Args:
         mesh: triangle mesh in its own frame ``o`` (need not be watertight).
@@ -401,13 +406,9 @@ def mesh_to_sdf_grid(mesh: trimesh.Trimesh, spec: GridSpec = GridSpec(),
     Returns:
         ``(R, R, R)`` float32, ``out[i, j, k]`` = signed distance at ``(x_i, y_j, z_k)``.
     """
-    if max_distance is not None and not max_distance > 0:
-        raise SDFError(f"max_distance must be positive (or None for no clamp), got {max_distance}")
     pts = np.ascontiguousarray(spec.points(dtype=torch.float64).reshape(-1, 3).cpu().numpy())
     r = spec.resolution
-    V, F = _prepare(mesh, transform)
-    band = None if max_distance is None else (-float(max_distance), float(max_distance))
-    sdf = _signed_distance(V, F, pts, band, grid=((r, r, r), float(spec.spacing)))
+    sdf = _clamped_sdf(mesh, pts, transform, max_distance, grid=((r, r, r), float(spec.spacing)))
     return sdf.reshape(r, r, r).astype(np.float32)
 
 
