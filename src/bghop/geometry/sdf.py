@@ -175,7 +175,7 @@ def _grid_inside(V: np.ndarray, F: np.ndarray, P: np.ndarray, shape: tuple[int, 
     6-neighbour cannot cross the surface; so each 6-connected region of such points lies on one side, where
     the winding number is one integer. The winding number is evaluated at every point nearer the surface
     and at up to 8 points of each far region (all of them, should those disagree), instead of at all points:
-    3.3× less CPU on seven procedural objects at 64³ with the same verdicts (``scripts/bench_sdf.py
+    3.0–3.3× less CPU on seven procedural objects at 64³ with the same verdicts (``scripts/bench_sdf.py
     --closed-sign``).
     """
     from scipy import ndimage
@@ -393,7 +393,7 @@ def mesh_to_sdf_grid(mesh: trimesh.Trimesh, spec: GridSpec = GridSpec(),
     Same method and result as :func:`sdf_at_points` (exact AABB distance at every grid point, sign from
     the fast generalised winding number), evaluated at ``spec.points()``; around a closed mesh the winding
     number is only evaluated near the surface and at a few points of each region of space farther than one
-    cell from it (:func:`_grid_inside`; the sign is constant there), 3.3× less CPU for the sign.
+    cell from it (:func:`_grid_inside`; the sign is constant there), about 3× less CPU for the sign.
 
     Args:
         mesh: triangle mesh in its own frame ``o`` (need not be watertight).
