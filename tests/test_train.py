@@ -103,9 +103,10 @@ def test_prior_resumes_after_interruption(data, autoencoder, tmp_path):
     assert prior.config.latent_scale == pytest.approx(stats["latent_scale"])
 
 
-def test_finished_run_without_checkpoint_keeps_its_model(data, autoencoder, tmp_path):
-    """A finished run's model/ and run.json, committed and checked out on a fresh machine (no checkpoints), are
-    kept when the same command runs again; asking for more steps, or other data, trains."""
+def test_finished_run_keeps_its_model(data, autoencoder, tmp_path):
+    """A finished run's model/ and run.json are kept when the same command runs again, on the machine that trained
+    it (checkpoints beside them) or committed and checked out on a fresh one (no checkpoints); asking for more
+    steps, or other data, trains."""
     s = TrainSettings(out=str(tmp_path / "p"), data=[str(data["single"])], steps=2, batch_size=4, val_every=2,
                       checkpoint_every=2, render_every=0, snapshot_every=1)
     res = train_prior(s, autoencoder, bimanual=False, unet=TINY)
@@ -117,8 +118,16 @@ def test_finished_run_without_checkpoint_keeps_its_model(data, autoencoder, tmp_
     assert (tmp_path / "p" / "snapshots" / "step_2" / "model.safetensors").read_bytes() == weights
     import shutil
 
-    assert not finished_stage(tmp_path / "p", 2)  # a checkpoint is there: the run resumes from it
-    shutil.rmtree(tmp_path / "p" / "checkpoints")
+    record = json.loads((res.model / "config.json").read_text())["training"]
+    assert "val/loss" in record
+    # on the machine that trained it (its last checkpoint beside the model) the run is finished: rerunning the
+    # command keeps the model and the metrics recorded with it, instead of resuming for no step and re-exporting
+    assert finished_stage(tmp_path / "p", 2) and not finished_stage(tmp_path / "p", 3)
+    kept = _FirstStep()
+    train_prior(s, autoencoder, bimanual=False, unet=TINY, callbacks=[kept])
+    assert kept.first is None
+    assert json.loads((res.model / "config.json").read_text())["training"] == record
+    shutil.rmtree(tmp_path / "p" / "checkpoints")  # checked out on a fresh machine: no checkpoints
     assert finished_stage(tmp_path / "p", 2) and not finished_stage(tmp_path / "p", 3)
     assert not finished_stage(tmp_path / "nothing", 1)
     first = _FirstStep()

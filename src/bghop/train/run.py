@@ -191,10 +191,9 @@ def _resume_path(out: Path) -> str | None:
 
 
 def _finished_records(out: Path, steps: int) -> tuple[dict, dict] | None:
-    """``(run.json, the exported model's training record)`` of a run folder that reached ``steps`` and holds no
-    checkpoint to resume from, else None."""
-    if (out / "checkpoints" / "last.ckpt").is_file():
-        return None
+    """``(run.json, the exported model's training record)`` of a run folder whose exported model reached
+    ``steps``, else None. A checkpoint beside such a model is the one it was exported from (or an earlier
+    one), so resuming from it would train no step and only re-export the model without its metrics."""
     try:
         run = json.loads((out / "run.json").read_text())
         training = json.loads((out / "model" / "config.json").read_text())["training"]
@@ -206,24 +205,24 @@ def _finished_records(out: Path, steps: int) -> tuple[dict, dict] | None:
 
 
 def finished_stage(out: str | os.PathLike, steps: int) -> bool:
-    """Whether the run folder ``out`` holds an exported model trained for at least ``steps`` steps and no
-    checkpoint to resume from: a finished run, which the same command keeps instead of training again
+    """Whether the run folder ``out`` holds an exported model trained for at least ``steps`` steps: a finished
+    run, which the same command keeps instead of training again, with or without its checkpoints
     (``scripts/train_default.sh`` asks this to skip the data a finished stage needs)."""
     return _finished_records(Path(out), steps) is not None
 
 
 def _finished(out: Path, s: TrainSettings, kind: str) -> dict | None:
-    """The exported model's training record when ``out`` holds a run that already reached ``s.steps`` and has
-    no checkpoint to resume from (e.g. a finished run's ``model/`` and ``run.json`` committed and checked out on
-    a fresh machine), for the same kind of model and the same data, else None. Rerunning a finished run's
-    command then keeps its model instead of training it again from step 0."""
+    """The exported model's training record when ``out`` holds a run that already reached ``s.steps`` (on the
+    machine that trained it, or its ``model/`` and ``run.json`` committed and checked out on a fresh one), for
+    the same kind of model and the same data, else None. Rerunning a finished run's command then keeps its model
+    (and the metrics recorded with it) instead of training it again or re-exporting it."""
     found = _finished_records(out, s.steps)
     if found is None:
         return None
     run, training = found
     if run.get("kind") != kind or list(run.get("settings", {}).get("data", [])) != list(s.data):
         return None
-    logger.warning("%s already holds a finished %s run (%d of %d steps, no checkpoint): keeping its model "
+    logger.warning("%s already holds a finished %s run (%d of %d steps): keeping its model "
                    "(ask for more --steps, or use a new --out, to train again)", out, kind, int(training["steps"]),
                    s.steps)
     return training
