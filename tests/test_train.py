@@ -90,10 +90,13 @@ def test_prior_resumes_after_interruption(data, autoencoder, tmp_path):
     with pytest.raises(SystemExit):  # Lightning turns Ctrl-C into a graceful shutdown and exit(1)
         train_prior(s, autoencoder, bimanual=False, unet=TINY, callbacks=[_StopAt(3)])
     assert (tmp_path / "p" / "checkpoints" / "last.ckpt").is_file()
+    cached = tmp_path / "p" / "cache" / "latents-train.safetensors"
+    written = cached.stat().st_mtime_ns  # the object latents, kept for the resume
     assert not (tmp_path / "p" / "model").exists()  # nothing exported from an interrupted run
     first = _FirstStep()
     res = train_prior(s, autoencoder, bimanual=False, unet=TINY, callbacks=[first])
     assert first.first == 2  # resumed from the step-2 checkpoint, not from 0
+    assert cached.stat().st_mtime_ns == written  # read back, not encoded and written again
     assert {p.name for p in (tmp_path / "p" / "logs").iterdir()} == {"version_0", "version_1"}  # history kept
     meta = json.loads((res.model / "config.json").read_text())
     assert meta["training"]["steps"] == 6
@@ -101,6 +104,43 @@ def test_prior_resumes_after_interruption(data, autoencoder, tmp_path):
     assert not prior.config.bimanual and prior.config.unet.base_channels == 8
     stats = json.loads((tmp_path / "p" / "latent_stats.json").read_text())
     assert prior.config.latent_scale == pytest.approx(stats["latent_scale"])
+
+
+def test_object_latents_cached_by_key(data, autoencoder, tmp_path, monkeypatch):
+    """A split's latents are read back from the cache only while the autoencoder, data, split and layout
+    are the same; otherwise they are encoded again and the file replaced."""
+    from bghop.train.latents import encode_grids, latent_key
+
+    ae = ObjectAutoencoder.from_pretrained(autoencoder)
+    srcs = [parse_source(str(data["bi"]))]
+    split = open_grid_data(srcs, bimanual=True, val_every=6)
+    key = latent_key(autoencoder, srcs, True, "train", 6)
+    cache = tmp_path / "cache" / "latents-train.safetensors"
+    first, texts = encode_grids(ae, split.train, True, cache=cache, key=key)
+    plain, plain_texts = encode_grids(ae, split.train, True)
+    assert cache.is_file() and first.object.shape[0] == len(split.train) == 20
+    assert torch.equal(first.object, plain.object) and texts == plain_texts
+    calls = []
+    encode = ae.encode
+    monkeypatch.setattr(ae, "encode", lambda x: calls.append(len(x)) or encode(x))
+    again, again_texts = encode_grids(ae, split.train, True, cache=cache, key=key)
+    assert calls == [] and again_texts == texts
+    assert torch.equal(again.object, first.object) and torch.equal(again.left, first.left)
+    # what the latents depend on changes the key: split, stride, layout, autoencoder weights
+    assert len({key, latent_key(autoencoder, srcs, True, "val", 6), latent_key(autoencoder, srcs, True, "train", 20),
+                latent_key(autoencoder, [parse_source(str(data["bi"]) + "@right")], False, "train", 6)}) == 4
+    with torch.no_grad():
+        next(ae.parameters()).add_(0.5)
+    ae.save_pretrained(tmp_path / "ae2")
+    other = latent_key(tmp_path / "ae2", srcs, True, "train", 6)
+    assert other != key
+    changed, _ = encode_grids(ae, split.train, True, cache=cache, key=other)
+    assert sum(calls) == 20 and not torch.equal(changed.object, first.object)  # encoded again, cache replaced
+    calls.clear()
+    encode_grids(ae, split.train, True, cache=cache, key=other)
+    assert calls == []
+    with pytest.raises(ValueError, match="key"):
+        encode_grids(ae, split.train, True, cache=cache)
 
 
 def test_finished_run_keeps_its_model(data, autoencoder, tmp_path):

@@ -9,6 +9,7 @@ accelerator; with more than one device (or node) it uses DDP. On GPU the default
     OUT/samples/step_*.png      periodic sample renders (prior)
     OUT/loss.png                the loss curves as a picture
     OUT/model/                  the exported EMA model (config.json + model.safetensors)
+    OUT/cache/latents-*.safetensors  the prior's encoded object latents (bghop.train.latents), read back on resume
 
 Multi-node: start the same command on every node with Lightning's environment variables
 (``MASTER_ADDR``, ``MASTER_PORT``, ``NODE_RANK``, ``WORLD_SIZE`` or a SLURM allocation) and
@@ -29,7 +30,6 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
-from tqdm.auto import tqdm
 
 from bghop.core.prompts import training_vocabulary
 from bghop.core.io import write_json_atomic
@@ -38,12 +38,15 @@ from bghop.models.autoencoder import AutoencoderConfig, ObjectAutoencoder
 from bghop.models.prior import InteractionPrior, PriorConfig, widen_to_bimanual
 from bghop.models.unet import UNetConfig
 from bghop.train.data import collate_grids, open_grid_data, parse_source
+from bghop.train.latents import encode_grids, latent_key
 from bghop.train.modules import AutoencoderModule, PriorModule, fixed_noise_loss
 
 __all__ = ["TrainSettings", "train_autoencoder", "train_prior", "encode_grids", "PriorTrainResult", "finished_stage",
            "prior_validation_loss", "held_out_grids"]
 
 logger = logging.getLogger(__name__)
+
+_VAL_EVERY = 20  # every N-th object of a folder is held out (bghop.train.data.open_grid_data)
 
 
 @dataclass
@@ -277,23 +280,6 @@ class _GridTensors(Dataset):
         return {"x0": self.x0[i], "text": self.texts[i]}
 
 
-@torch.no_grad()
-def encode_grids(ae: ObjectAutoencoder, ds: Dataset, bimanual: bool, batch_size: int = 32,
-                 desc: str = "encoding objects") -> tuple[InteractionGrid, list[str]]:
-    """Encode every sample's object with the (frozen) autoencoder: latents ``(N, 3, r, r, r)``, fields, prompts."""
-    loader = DataLoader(ds, batch_size=batch_size, shuffle=False, collate_fn=collate_grids)
-    lat, right, left, texts = [], [], [], []
-    for b in tqdm(loader, desc=desc, leave=False):
-        lat.append(ae.encode(b["object_sdf"]).mean)
-        right.append(b["right_field"])
-        if bimanual:
-            left.append(b["left_field"])
-        texts += b["text"]
-    if not texts:
-        return InteractionGrid(torch.zeros(0), torch.zeros(0), None), []
-    return InteractionGrid(torch.cat(lat), torch.cat(right), torch.cat(left) if bimanual else None), texts
-
-
 @dataclass
 class PriorTrainResult:
     """Where the exported prior went and the last metrics."""
@@ -332,9 +318,15 @@ def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool
                                                 if isinstance(v, (int, float)) and "/" in k})
     L.seed_everything(s.seed, workers=True)
     ae = ObjectAutoencoder.from_pretrained(autoencoder)
-    data = open_grid_data([parse_source(d) for d in s.data], bimanual=bimanual)
-    train_grid, train_texts = encode_grids(ae, data.train, bimanual)
-    val_grid, val_texts = encode_grids(ae, data.val, bimanual)
+    sources = [parse_source(d) for d in s.data]
+    data = open_grid_data(sources, bimanual=bimanual, val_every=_VAL_EVERY)
+    # kept in OUT/cache/ so that a resumed run reads the latents back instead of encoding again (minutes)
+    train_grid, train_texts = encode_grids(
+        ae, data.train, bimanual, cache=out / "cache" / "latents-train.safetensors",
+        key=latent_key(autoencoder, sources, bimanual, "train", _VAL_EVERY))
+    val_grid, val_texts = encode_grids(
+        ae, data.val, bimanual, cache=out / "cache" / "latents-val.safetensors",
+        key=latent_key(autoencoder, sources, bimanual, "val", _VAL_EVERY))
 
     vocabulary = training_vocabulary(train_texts + val_texts)
     init_state = None
