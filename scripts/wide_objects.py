@@ -10,6 +10,9 @@ Objects (metres, built here with trimesh, not from any training library):
 * ``tray``: a 55×35×4 cm box;
 * ``pipe``: a 60 cm tube of 8 cm outer diameter, 6 mm wall.
 
+``--prior-init`` adds a row per object whose starts are hands the prior samples for the object
+(``bghop grasp --init prior``; needs a prior anchored to the object).
+
 For each, ``bghop grasp``'s pipeline (:class:`bghop.synthesis.grasp.GraspSynthesizer`, default
 settings, seed 0) is run with the starts of today's default (``--span`` values, default ``0 0.5``:
 share of two-hand starts spanning the object's longest axis, :func:`bghop.contact.init.span_starts`).
@@ -49,6 +52,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
     ap.add_argument("--span", type=float, nargs="+", default=[0.0, 0.5], help="spanning shares to compare")
+    ap.add_argument("--prior-init", action="store_true",
+                    help="also a row per object with hands sampled by the prior (bghop grasp --init prior; a prior "
+                         "anchored to the object)")
     ap.add_argument("--objects", nargs="*", default=list(objects()))
     ap.add_argument("-n", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
@@ -69,14 +75,17 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     objs = objects()
     rows = []
-    jobs = [(name, span) for name in args.objects for span in args.span]
+    jobs = [(name, span) for name in args.objects for span in args.span + ([None] if args.prior_init else [])]
     for name, span in tqdm(jobs, desc="wide objects", disable=args.quiet):
         mesh, word = objs[name]
         cfg = GraspConfig()
-        cfg = replace(cfg, init=replace(cfg.init, span=span))
+        if span is not None:
+            cfg = replace(cfg, init=replace(cfg.init, span=span))
         t0 = time.perf_counter()
-        res = GraspSynthesizer(prior, ae, config=cfg)(mesh, word, n=args.n, seed=args.seed, progress=False)
-        row = _row(name, f"span {span:g}", res.grasps, time.perf_counter() - t0, best=res.grasps[0])
+        res = GraspSynthesizer(prior, ae, config=cfg)(mesh, word, n=args.n, seed=args.seed, progress=False,
+                                                      init="prior" if span is None else None)
+        variant = "prior init" if span is None else f"span {span:g}"
+        row = _row(name, variant, res.grasps, time.perf_counter() - t0, best=res.grasps[0])
         add_independent_check(row, mesh, row.pop("_best"))
         row["warnings"] = list(res.warnings)
         rows.append(row)
