@@ -214,6 +214,15 @@ def test_widened_bimanual_run_starts_from_single_hand(data, autoencoder, tmp_pat
     # ... and a different model scores differently on the same batches
     other, _ = prior_validation_loss(InteractionPrior(wide.config), autoencoder, [str(data["bi"])], batch_size=4)
     assert other != pytest.approx(loss, abs=1e-6)
+    # a finished bimanual prior continues on another machine from its exported weights (--init-from; optimiser
+    # state and EMA start afresh): with a zero learning rate the continued model is the one it started from
+    cont = train_prior(TrainSettings(out=str(tmp_path / "c"), data=[str(data["bi"])], steps=1, batch_size=4, lr=0.0,
+                                     val_every=1, checkpoint_every=1, render_every=0),
+                       autoencoder, bimanual=True, init_from=res.model)
+    again = InteractionPrior.from_pretrained(cont.model)
+    assert again.config.vocabulary == wide.config.vocabulary and again.config.latent_scale == wide.config.latent_scale
+    for k, v in wide.unet.state_dict().items():
+        torch.testing.assert_close(again.unet.state_dict()[k], v)
 
 
 def test_train_cli_errors(data, autoencoder, tmp_path, capsys):
