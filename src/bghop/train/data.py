@@ -34,6 +34,9 @@ __all__ = ["DataSource", "parse_source", "as_right_hand_prompt", "GridData", "op
 
 logger = logging.getLogger(__name__)
 
+VAL_EVERY = 20
+"""Default stride of the validation split: every N-th object (synthetic folders) or sample of a folder."""
+
 
 @dataclass(frozen=True)
 class DataSource:
@@ -151,7 +154,7 @@ def _validation_indices(ds: ShardDataset, val_every: int) -> list[int]:
     return [i for i in range(n) if ids[i] % val_every == val_every - 1]
 
 
-def open_grid_data(sources: list[DataSource], bimanual: bool | None, val_every: int = 20) -> GridData:
+def open_grid_data(sources: list[DataSource], bimanual: bool | None, val_every: int = VAL_EVERY) -> GridData:
     """Open shard folders for training.
 
     Args:

@@ -108,7 +108,7 @@ def encode_grids(ae: ObjectAutoencoder, ds: Dataset, bimanual: bool, batch_size:
     if cache is not None and cached is None:
         path = Path(cache)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # one per process (DDP ranks write alike)
         save_file({"latents": latents.detach().cpu().contiguous()}, str(tmp), metadata={"key": key})
         os.replace(tmp, path)
     return InteractionGrid(latents, torch.cat(right), torch.cat(left) if bimanual else None), texts

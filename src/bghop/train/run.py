@@ -37,7 +37,7 @@ from bghop.fields.layout import InteractionGrid
 from bghop.models.autoencoder import AutoencoderConfig, ObjectAutoencoder
 from bghop.models.prior import InteractionPrior, PriorConfig, widen_to_bimanual
 from bghop.models.unet import UNetConfig
-from bghop.train.data import collate_grids, open_grid_data, parse_source
+from bghop.train.data import VAL_EVERY, collate_grids, open_grid_data, parse_source
 from bghop.train.latents import encode_grids, latent_key
 from bghop.train.modules import AutoencoderModule, PriorModule, fixed_noise_loss
 
@@ -45,8 +45,6 @@ __all__ = ["TrainSettings", "train_autoencoder", "train_prior", "encode_grids", 
            "prior_validation_loss", "held_out_grids"]
 
 logger = logging.getLogger(__name__)
-
-_VAL_EVERY = 20  # every N-th object of a folder is held out (bghop.train.data.open_grid_data)
 
 
 @dataclass
@@ -319,14 +317,14 @@ def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool
     L.seed_everything(s.seed, workers=True)
     ae = ObjectAutoencoder.from_pretrained(autoencoder)
     sources = [parse_source(d) for d in s.data]
-    data = open_grid_data(sources, bimanual=bimanual, val_every=_VAL_EVERY)
+    data = open_grid_data(sources, bimanual=bimanual, val_every=VAL_EVERY)
     # kept in OUT/cache/ so that a resumed run reads the latents back instead of encoding again (minutes)
     train_grid, train_texts = encode_grids(
         ae, data.train, bimanual, cache=out / "cache" / "latents-train.safetensors",
-        key=latent_key(autoencoder, sources, bimanual, "train", _VAL_EVERY))
+        key=latent_key(autoencoder, sources, bimanual, "train", VAL_EVERY))
     val_grid, val_texts = encode_grids(
         ae, data.val, bimanual, cache=out / "cache" / "latents-val.safetensors",
-        key=latent_key(autoencoder, sources, bimanual, "val", _VAL_EVERY))
+        key=latent_key(autoencoder, sources, bimanual, "val", VAL_EVERY))
 
     vocabulary = training_vocabulary(train_texts + val_texts)
     init_state = None
