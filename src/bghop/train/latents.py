@@ -84,8 +84,8 @@ def encode_grids(ae: ObjectAutoencoder, ds: Dataset, bimanual: bool, batch_size:
             (atomically) after encoding; None encodes without a cache.
         key: :func:`latent_key` of ``ds`` (required with ``cache``).
     Returns:
-        ``InteractionGrid`` (object latents ``(N, C, r, r, r)`` — the posterior means —, fields ``(N, 20, r, r, r)``)
-        and the N prompts.
+        ``InteractionGrid`` (object latents ``(N, C, r, r, r)``, the posterior means; fields
+        ``(N, 20, r, r, r)``) and the N prompts.
     """
     if cache is not None and key is None:
         raise ValueError("a latent cache needs the key of what it holds (latent_key)")
