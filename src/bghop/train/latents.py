@@ -21,6 +21,7 @@ from safetensors.torch import save_file
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from bghop.core.checkpoint import model_fingerprint
 from bghop.fields.layout import InteractionGrid
 from bghop.models.autoencoder import ObjectAutoencoder
 from bghop.train.data import DataSource, collate_grids
@@ -32,27 +33,18 @@ logger = logging.getLogger(__name__)
 _FORMAT = "bghop-latents-1"
 
 
-def _file_digest(path: Path, h: "hashlib._Hash") -> None:
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-
-
-def latent_key(autoencoder: str | os.PathLike, sources: list[DataSource], bimanual: bool | None, split: str,
+def latent_key(ae: ObjectAutoencoder, sources: list[DataSource], bimanual: bool | None, split: str,
                val_every: int) -> str:
-    """A hex key of what a split's latents depend on: the autoencoder folder's ``model.safetensors`` and
-    ``config.json``, each source's ``manifest.json`` (which names every shard with its SHA-1) and
-    ``config.json``, whether only its right hands are used, the layout, the split (``"train"``/``"val"``)
-    and the validation stride."""
-    h = hashlib.sha256(_FORMAT.encode())
-    ae = Path(autoencoder)
-    for name in ("config.json", "model.safetensors"):
-        _file_digest(ae / name, h)
+    """A hex key of what a split's latents depend on: the autoencoder's weights
+    (:func:`~bghop.core.checkpoint.model_fingerprint`), each source's ``manifest.json`` (which names every
+    shard with its SHA-1) and ``config.json``, whether only its right hands are used, the layout, the split
+    (``"train"``/``"val"``) and the validation stride."""
+    h = hashlib.sha256(f"{_FORMAT}|{model_fingerprint(ae)}".encode())
     for src in sources:
         folder = Path(src.folder)
         for name in ("manifest.json", "config.json"):
             if (folder / name).is_file():
-                _file_digest(folder / name, h)
+                h.update((folder / name).read_bytes())
         h.update(f"|right_only={src.right_only}".encode())
     h.update(f"|bimanual={bimanual}|split={split}|val_every={val_every}".encode())
     return h.hexdigest()

@@ -321,10 +321,10 @@ def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool
     # kept in OUT/cache/ so that a resumed run reads the latents back instead of encoding again (minutes)
     train_grid, train_texts = encode_grids(
         ae, data.train, bimanual, cache=out / "cache" / "latents-train.safetensors",
-        key=latent_key(autoencoder, sources, bimanual, "train", VAL_EVERY))
+        key=latent_key(ae, sources, bimanual, "train", VAL_EVERY))
     val_grid, val_texts = encode_grids(
         ae, data.val, bimanual, cache=out / "cache" / "latents-val.safetensors",
-        key=latent_key(autoencoder, sources, bimanual, "val", VAL_EVERY))
+        key=latent_key(ae, sources, bimanual, "val", VAL_EVERY))
 
     vocabulary = training_vocabulary(train_texts + val_texts)
     init_state = None
