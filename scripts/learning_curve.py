@@ -9,7 +9,10 @@ For each exported model of RUN (``RUN/snapshots/step_N`` and ``RUN/model``), in 
   on the held-out split of ``--data``, the run's own sources);
 * generation, ``-n`` samples per prompt (same seed for every snapshot): the share decoded, the share that
   is one solid piece, the share with both hands within 5 mm of their object, and the coarse-shape
-  contrast over ball, box, plate, ring and tube (:mod:`bghop.eval.shape`; no learned model in it).
+  contrast over ball, box, plate, ring and tube (:mod:`bghop.eval.shape`; no learned model in it);
+* ``text_gain``: how much the object block's held-out ε-MSE drops when the model gets each sample's own
+  prompt instead of another sample's (:func:`bghop.train.diagnostics.text_use`, timesteps 250/500/750;
+  0 means the text is ignored). Rows written before this column existed get it on the next run.
 
 Appends one JSON line per model to ``RUN/learning_curve.jsonl`` (a model already there is skipped, so an
 interrupted run resumes), then writes ``RUN/learning_curve.md`` and ``RUN/learning_curve.png``.
@@ -81,7 +84,7 @@ def plot(rows: list[dict], path: Path) -> None:
     ax[0].plot(steps, [r["val"] for r in rows], "o-")
     ax[0].set(xlabel="step", ylabel="validation ε-MSE", title="denoising")
     for key, label in (("decoded", "decoded"), ("one_piece", "one piece"), ("both_hands_contact", "both hands touch"),
-                       ("contrast", "shape contrast")):
+                       ("contrast", "shape contrast"), ("text_gain", "text gain (object ε-MSE)")):
         ax[1].plot(steps, [np.nan if r.get(key) is None else r[key] for r in rows], "o-", label=label)
     ax[1].set(xlabel="step", ylim=(-0.05, 1.05), title="generation")
     ax[1].legend(fontsize=8)
@@ -99,13 +102,15 @@ def main() -> None:
     ap.add_argument("-n", type=int, default=4, help="samples per prompt")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--text-samples", type=int, default=128, help="held-out samples for text_gain (default 128)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
     from bghop.models.autoencoder import ObjectAutoencoder
     from bghop.models.prior import InteractionPrior
-    from bghop.train.run import prior_validation_loss
+    from bghop.train.diagnostics import text_use
+    from bghop.train.run import held_out_grids, prior_validation_loss
 
     run_cfg = json.loads((args.run / "run.json").read_text())
     ae_path = args.autoencoder or run_cfg["autoencoder"]
@@ -117,26 +122,42 @@ def main() -> None:
             r = json.loads(line)
             done[r["step"]] = r
     batch = int(run_cfg.get("settings", {}).get("batch_size", 16))
+    held: dict = {}
+
+    def gain_of(prior) -> float:
+        if "grid" not in held:  # the held-out split, encoded once for every model
+            held["grid"], held["texts"] = held_out_grids(ae, args.data, prior.config.bimanual)
+        k = args.text_samples
+        return text_use(prior, prior.normalize(held["grid"])[:k], list(held["texts"][:k])).gain
+
     for step, folder in models_of(args.run):
         if step in done:
+            if "text_gain" not in done[step]:
+                done[step]["text_gain"] = gain_of(InteractionPrior.from_pretrained(folder).eval())
+                logger.info("step %d: text_gain %.4f (added)", step, done[step]["text_gain"])
             continue
         prior = InteractionPrior.from_pretrained(folder).eval()
         val, _ = prior_validation_loss(prior, ae_path, args.data, batch_size=batch)
         row = {"step": step, "model": str(folder), "val": val,
-               **generation_figures(prior, ae, args.prompts, args.n, args.seed)}
+               **generation_figures(prior, ae, args.prompts, args.n, args.seed), "text_gain": gain_of(prior)}
         logger.info("step %d: %s", step, {k: v for k, v in row.items() if k not in ("model", "own")})
         with log.open("a") as f:
             f.write(json.dumps(row) + "\n")
         done[step] = row
+    if log.is_file():  # rewrite whole (rows that gained a text_gain), through a temporary file
+        tmp = log.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(json.dumps(done[s]) + "\n" for s in sorted(done)))
+        tmp.replace(log)
     rows = [done[s] for s in sorted(done)]
     if not rows:
         ap.error(f"{args.run} has no exported models (RUN/snapshots/step_N or RUN/model)")
-    lines = ["| step | val ε-MSE | decoded | one piece | both hands touch | shape contrast |",
-             "| ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| step | val ε-MSE | decoded | one piece | both hands touch | shape contrast | text gain |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         con = "-" if r.get("contrast") is None else f"{r['contrast']:.2f}"
+        gain = "-" if r.get("text_gain") is None else f"{r['text_gain']:.1%}"
         lines.append(f"| {r['step']} | {r['val']:.4f} | {r['decoded']:.0%} | {r['one_piece']:.0%} | "
-                     f"{r['both_hands_contact']:.0%} | {con} |")
+                     f"{r['both_hands_contact']:.0%} | {con} | {gain} |")
     md = "\n".join(lines)
     print(md)
     (args.run / "learning_curve.md").write_text(md + "\n")
