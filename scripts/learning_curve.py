@@ -12,7 +12,8 @@ For each exported model of RUN (``RUN/snapshots/step_N`` and ``RUN/model``), in 
   contrast over ball, box, plate, ring and tube (:mod:`bghop.eval.shape`; no learned model in it);
 * ``text_gain``: how much the object block's held-out ε-MSE drops when the model gets each sample's own
   prompt instead of another sample's (:func:`bghop.train.diagnostics.text_use`, timesteps 250/500/750;
-  0 means the text is ignored). Rows written before this column existed get it on the next run.
+  0 means the text is ignored). Rows without it (written before this column existed, or from a split of
+  fewer than two held-out samples) get it on the next run.
 
 Appends one JSON line per model to ``RUN/learning_curve.jsonl`` (a model already there is skipped, so an
 interrupted run resumes), then writes ``RUN/learning_curve.md`` and ``RUN/learning_curve.png``.
@@ -124,17 +125,21 @@ def main() -> None:
     batch = int(run_cfg.get("settings", {}).get("batch_size", 16))
     held: dict = {}
 
-    def gain_of(prior) -> float:
-        if "grid" not in held:  # the held-out split, encoded once for every model
-            held["grid"], held["texts"] = held_out_grids(ae, args.data, prior.config.bimanual)
-        k = args.text_samples
-        return text_use(prior, prior.normalize(held["grid"])[:k], list(held["texts"][:k])).gain
+    def gain_of(prior) -> float | None:
+        try:
+            if "grid" not in held:  # the held-out split, encoded once for every model
+                held["grid"], held["texts"] = held_out_grids(ae, args.data, prior.config.bimanual)
+            k = args.text_samples
+            return text_use(prior, prior.normalize(held["grid"])[:k], list(held["texts"][:k])).gain
+        except ValueError as e:  # e.g. fewer than two held-out samples: no gain to measure
+            logger.warning("no text gain: %s", e)
+            return None
 
     for step, folder in models_of(args.run):
         if step in done:
-            if "text_gain" not in done[step]:
+            if done[step].get("text_gain") is None:
                 done[step]["text_gain"] = gain_of(InteractionPrior.from_pretrained(folder).eval())
-                logger.info("step %d: text_gain %.4f (added)", step, done[step]["text_gain"])
+                logger.info("step %d: text_gain %s (added)", step, done[step]["text_gain"])
             continue
         prior = InteractionPrior.from_pretrained(folder).eval()
         val, _ = prior_validation_loss(prior, ae_path, args.data, batch_size=batch)

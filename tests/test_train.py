@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import types
 from dataclasses import replace
 
 import pytest
@@ -305,7 +306,13 @@ def test_learning_curve_measures_every_snapshot_and_resumes(data, autoencoder, t
     assert [r["step"] for r in rows] == [1, 2]
     assert all(r["val"] > 0 and 0 <= r["decoded"] <= 1 for r in rows)
     assert (tmp_path / "run" / "learning_curve.png").is_file()
+    assert all(r["text_gain"] is None for r in rows)  # one held-out sample: no other prompt to compare with
     calls = []
     monkeypatch.setattr(lc, "generation_figures", lambda *a, **k: calls.append(1) or {})
+    import bghop.train.diagnostics
+    monkeypatch.setattr(bghop.train.diagnostics, "text_use", lambda *a, **k: types.SimpleNamespace(gain=0.25))
     lc.main()
-    assert not calls and len((tmp_path / "run" / "learning_curve.jsonl").read_text().splitlines()) == 2
+    rows = [json.loads(x) for x in (tmp_path / "run" / "learning_curve.jsonl").read_text().splitlines()]
+    assert not calls and [r["step"] for r in rows] == [1, 2]  # nothing generated again ...
+    assert [r["text_gain"] for r in rows] == [0.25, 0.25]  # ... only the missing text gain added
+    assert "text gain" in (tmp_path / "run" / "learning_curve.md").read_text()
