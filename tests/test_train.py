@@ -223,6 +223,13 @@ def test_widened_bimanual_run_starts_from_single_hand(data, autoencoder, tmp_pat
     assert again.config.vocabulary == wide.config.vocabulary and again.config.latent_scale == wide.config.latent_scale
     for k, v in wide.unet.state_dict().items():
         torch.testing.assert_close(again.unet.state_dict()[k], v)
+    # asked for more steps without --init-from (or the architecture), that run resumes as it was started: its
+    # own config (not a default UNet) and its starting point recorded with the model
+    more = train_prior(TrainSettings(out=str(tmp_path / "c"), data=[str(data["bi"])], steps=2, batch_size=4, lr=0.0,
+                                     val_every=1, checkpoint_every=1, render_every=0), autoencoder, bimanual=True)
+    meta = json.loads((more.model / "config.json").read_text())
+    assert meta["training"]["steps"] == 2 and meta["training"]["init_from"] == str(res.model)
+    assert InteractionPrior.from_pretrained(more.model).config == again.config
 
 
 def test_train_cli_errors(data, autoencoder, tmp_path, capsys):

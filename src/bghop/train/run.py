@@ -229,6 +229,15 @@ def _finished(out: Path, s: TrainSettings, kind: str) -> dict | None:
     return training
 
 
+def _read_run_json(out: Path) -> dict:
+    """The run's ``run.json`` (what it was started with), or ``{}`` when there is none or it is unreadable."""
+    try:
+        run = json.loads((out / "run.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return run if isinstance(run, dict) else {}
+
+
 def _write_settings(out: Path, kind: str, s: TrainSettings, more: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "run.json"
@@ -370,6 +379,15 @@ def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool
                              latent_shift=stats["latent_shift"], latent_scale=stats["latent_scale"],
                              cfg_dropout=cfg_dropout, grid=data.grid.to_dict(), loss_shares=loss_shares,
                              vocabulary=vocabulary)
+    resume = _resume_path(out)
+    recorded = _read_run_json(out) if resume else {}
+    if isinstance(recorded.get("config"), dict):
+        # a resumed run goes on with the model it was training: its own config and starting point, also when this
+        # command leaves out the --init-from it started with (the checkpoint holds the weights)
+        config = PriorConfig.from_dict(recorded["config"])
+        init_state = None
+        init_from = init_from if init_from is not None else recorded.get("init_from")
+        trainable = str(recorded.get("trainable", trainable))
     _write_settings(out, "prior", s, {"config": config.to_dict(), "autoencoder": str(Path(autoencoder).resolve()),
                                       "init_from": None if init_from is None else str(init_from),
                                       "input_init": input_init, "trainable": trainable})
@@ -394,7 +412,7 @@ def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool
                                        every=s.render_every))
     trainer = _trainer(s, out, callbacks)
     t0 = time.time()
-    trainer.fit(module, train_loader, val_loader if val_texts else None, ckpt_path=_resume_path(out))
+    trainer.fit(module, train_loader, val_loader if val_texts else None, ckpt_path=resume)
     folder = out / "model"
     metrics = _metrics(trainer)
     if trainer.is_global_zero:
