@@ -337,7 +337,15 @@ def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool
 
     vocabulary = training_vocabulary(train_texts + val_texts)
     init_state = None
-    if init_from is not None:
+    resume = _resume_path(out)
+    recorded = _read_run_json(out) if resume else {}
+    if isinstance(recorded.get("config"), dict):
+        # a resumed run goes on with the model it was training: its own config and starting point, also when this
+        # command leaves out the --init-from it started with (the checkpoint holds the weights)
+        config = PriorConfig.from_dict(recorded["config"])
+        init_from = init_from if init_from is not None else recorded.get("init_from")
+        trainable = str(recorded.get("trainable", trainable))
+    elif init_from is not None:
         start = InteractionPrior.from_pretrained(init_from)
         widened = start.config.bimanual != bimanual
         if widened:
@@ -379,15 +387,6 @@ def train_prior(s: TrainSettings, autoencoder: str | os.PathLike, bimanual: bool
                              latent_shift=stats["latent_shift"], latent_scale=stats["latent_scale"],
                              cfg_dropout=cfg_dropout, grid=data.grid.to_dict(), loss_shares=loss_shares,
                              vocabulary=vocabulary)
-    resume = _resume_path(out)
-    recorded = _read_run_json(out) if resume else {}
-    if isinstance(recorded.get("config"), dict):
-        # a resumed run goes on with the model it was training: its own config and starting point, also when this
-        # command leaves out the --init-from it started with (the checkpoint holds the weights)
-        config = PriorConfig.from_dict(recorded["config"])
-        init_state = None
-        init_from = init_from if init_from is not None else recorded.get("init_from")
-        trainable = str(recorded.get("trainable", trainable))
     _write_settings(out, "prior", s, {"config": config.to_dict(), "autoencoder": str(Path(autoencoder).resolve()),
                                       "init_from": None if init_from is None else str(init_from),
                                       "input_init": input_init, "trainable": trainable})
